@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Copy-up: a private copy of a CoW link with every piece of its metadata. */
+#include "cowlink/cowlink.h"
+
+#include <attr/libattr.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int cowlink_tmp_name(char *buf, size_t len)
+{
+	uint64_t rnd;
+
+	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+		return -errno;
+	if ((size_t)snprintf(buf, len, COWLINK_TMP_PREFIX "%d~%016llx~tmp", (int)getpid(),
+			     (unsigned long long)rnd) >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+bool cowlink_is_tmp_name(const char *name)
+{
+	size_t n = strlen(name);
+
+	return strncmp(name, COWLINK_TMP_PREFIX, strlen(COWLINK_TMP_PREFIX)) == 0 &&
+	       n > 4 && strcmp(name + n - 4, "~tmp") == 0;
+}
+
+static int copy_plain(int srcfd, int dstfd, off_t off, off_t size)
+{
+	enum { CHUNK = 1 << 17 };
+	char *buf = malloc(CHUNK);
+	int r = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	while (off < size) {
+		ssize_t n = pread(srcfd, buf, CHUNK, off), w;
+
+		if (n < 0) {
+			r = -errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		for (ssize_t done = 0; done < n; done += w) {
+			w = pwrite(dstfd, buf + done, (size_t)(n - done), off + done);
+			if (w < 0) {
+				r = -errno;
+				goto out;
+			}
+		}
+		off += n;
+	}
+out:
+	free(buf);
+	return r;
+}
+
+int cowlink_copy_data(int srcfd, int dstfd, off_t size)
+{
+	off_t off = 0;
+
+	while (off < size) {
+		loff_t in = off, outo = off;
+		ssize_t n = copy_file_range(srcfd, &in, dstfd, &outo, (size_t)(size - off), 0);
+
+		if (n < 0) {
+			if (errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
+			    errno == EOPNOTSUPP)
+				return copy_plain(srcfd, dstfd, off, size);
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		off += n;
+	}
+	return 0;
+}
+
+/* libattr calls this for every xattr name: copy all but the marker. */
+static int copy_check(const char *name, struct error_context *ctx)
+{
+	(void)ctx;
+	return !cowlink_xattr_is_private(name);
+}
+
+int cowlink_copy_meta(int srcfd, int dstfd)
+{
+	struct stat st;
+	struct timespec ts[2];
+
+	if (fstat(srcfd, &st) < 0)
+		return -errno;
+	/* chown first: it clears setuid/setgid and security.capability, which
+	 * the following steps then restore. */
+	if (fchown(dstfd, st.st_uid, st.st_gid) < 0)
+		return -errno;
+	if (fchmod(dstfd, st.st_mode & 07777) < 0)
+		return -errno;
+	if (attr_copy_fd(NULL, srcfd, NULL, dstfd, copy_check, NULL) != 0)
+		return errno ? -errno : -EIO;
+	ts[0] = st.st_atim;
+	ts[1] = st.st_mtim;
+	if (futimens(dstfd, ts) < 0)
+		return -errno;
+	return 0;
+}
+
+struct rename_arg {
+	int dirfd;
+	const char *from, *to;
+};
+
+static int do_rename(void *p)
+{
+	struct rename_arg *a = p;
+
+	return renameat(a->dirfd, a->from, a->dirfd, a->to) < 0 ? -errno : 0;
+}
+
+int cowlink_copy_up(int lockfd, int srcfd, int dirfd, const char *name, int *newfd)
+{
+	char tmp[64];
+	struct stat st;
+	struct rename_arg ra;
+	int fd = -1, r;
+
+	if (fstat(srcfd, &st) < 0)
+		return -errno;
+	r = cowlink_tmp_name(tmp, sizeof(tmp));
+	if (r < 0)
+		return r;
+	fd = openat(dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	r = cowlink_copy_data(srcfd, fd, st.st_size);
+	r = r ?: cowlink_copy_meta(srcfd, fd);
+	if (r < 0)
+		goto fail;
+	ra = (struct rename_arg){ dirfd, tmp, name };
+	r = cowlink_with_mutable(lockfd, srcfd, do_rename, &ra);
+	if (r < 0)
+		goto fail;
+	if (newfd)
+		*newfd = fd;
+	else
+		close(fd);
+	return 0;
+fail:
+	unlinkat(dirfd, tmp, 0);
+	close(fd);
+	return r;
+}

@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * cowlink: the one contract that vunify (which makes CoW links) and cowfs
+ * (which breaks them) share.
+ *
+ * A CoW link is a regular file whose inode
+ *   - carries FS_IMMUTABLE_FL, so nothing outside cowfs can change the shared
+ *     data, and
+ *   - carries the xattr trusted.cowlink whose value is the hex identity hash
+ *     of the pool object it is a hard link of (POOL/.hashdb/objects/xx/HASH).
+ *
+ * Two files may share one inode only when everything a guest can observe is
+ * equal: content, type, mode (incl. setuid/setgid/sticky), uid, gid, every
+ * xattr (ACLs and security.capability included) and, unless told otherwise,
+ * mtime.  struct cowlink_meta captures exactly that set.
+ *
+ * All functions return 0 or a negative errno and never print.
+ */
+#ifndef COWLINK_COWLINK_H
+#define COWLINK_COWLINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#define COWLINK_XATTR "trusted.cowlink"
+#define COWLINK_HASH_BYTES 16
+#define COWLINK_HEX_LEN (2 * COWLINK_HASH_BYTES)
+
+/* ---- marker.c: the trusted.cowlink marker --------------------------------- */
+
+/* Read the marker of @fd into @hex (NUL-terminated).  -ENODATA: not marked;
+ * -EINVAL: a marker that is not a well-formed hash (treated as unmarked by
+ * callers, reported by verify). */
+int cowlink_marker_get(int fd, char hex[COWLINK_HEX_LEN + 1]);
+int cowlink_marker_set(int fd, const char *hex);
+int cowlink_marker_remove(int fd);
+/* True for the xattr names cowfs hides from guests and refuses to change. */
+bool cowlink_xattr_is_private(const char *name);
+bool cowlink_hex_valid(const char *hex);
+
+/* ---- flags.c: FS_IMMUTABLE_FL and the flag lock ---------------------------- */
+
+int cowlink_get_flags(int fd, unsigned *flags);
+int cowlink_set_immutable(int fd, bool on);
+int cowlink_is_immutable(int fd, bool *on);
+
+/*
+ * Links to an immutable inode, and unlink/rename of one, fail with EPERM.
+ * Whoever needs to add or remove a name of a CoW link clears the flag, does
+ * the operation and sets the flag again, holding the pool's flag lock
+ * (POOL/.hashdb/flags.lock, an flock) so that two such sequences on one
+ * object never interleave.  @lockfd is that lock file, open.  The flag is
+ * restored even when @op fails; op's result is returned.
+ */
+int cowlink_with_mutable(int lockfd, int objfd, int (*op)(void *arg), void *arg);
+
+/* ---- meta.c: what a guest can observe ------------------------------------- */
+
+struct cowlink_xattr {
+	char *name;
+	void *value;
+	size_t size;
+};
+
+struct cowlink_meta {
+	mode_t mode;		/* type and permission bits */
+	uid_t uid;
+	gid_t gid;
+	off_t size;
+	struct timespec mtime;
+	size_t nxattrs;		/* sorted by name, marker excluded */
+	struct cowlink_xattr *xattrs;
+};
+
+/* Fill @m from the open file @fd (any open mode, not O_PATH). */
+int cowlink_meta_read(int fd, struct cowlink_meta *m);
+void cowlink_meta_free(struct cowlink_meta *m);
+/* Equal in everything a guest observes; mtime only when !ignore_mtime. */
+bool cowlink_meta_equal(const struct cowlink_meta *a, const struct cowlink_meta *b,
+			bool ignore_mtime);
+/*
+ * Serialise @m canonically (the identity record that hashdb hashes together
+ * with the content).  Returns a malloc'd buffer in *out and its size.
+ */
+int cowlink_meta_serialize(const struct cowlink_meta *m, bool ignore_mtime,
+			   void **out, size_t *len);
+
+/* Byte-compare two open files from offset 0; 1 equal, 0 different, <0 error. */
+int cowlink_same_content(int fda, int fdb, off_t size);
+
+/* ---- copy.c: copy-up ------------------------------------------------------- */
+
+/*
+ * Make a private copy of the open file @srcfd named @name in directory
+ * @dirfd, with all its metadata: data (copy_file_range, so reflink-capable
+ * filesystems clone), owner, mode, xattrs (ACLs and capabilities included,
+ * marker excluded), atime/mtime.  The copy is written to a temporary name
+ * beside the target and renamed over @name, so a crash never shows a
+ * half-copied file.  The rename replaces a name of an immutable inode, so
+ * it runs under cowlink_with_mutable(@lockfd, @srcfd).  On success the new
+ * file's fd is returned in *newfd (O_RDWR) when @newfd is not NULL.
+ */
+int cowlink_copy_up(int lockfd, int srcfd, int dirfd, const char *name, int *newfd);
+
+/* Copy data only (used by copy_up and by vunify split). */
+int cowlink_copy_data(int srcfd, int dstfd, off_t size);
+/* Copy owner, mode, xattrs, times from @srcfd to @dstfd (in that order, so
+ * that chown does not clear setuid bits or capabilities set afterwards). */
+int cowlink_copy_meta(int srcfd, int dstfd);
+
+/* Temporary names a CoW operation leaves beside a target while it works;
+ * a later run removes leftovers that match. */
+#define COWLINK_TMP_PREFIX ".cowlink~"
+int cowlink_tmp_name(char *buf, size_t len);
+bool cowlink_is_tmp_name(const char *name);
+
+#endif

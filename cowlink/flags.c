@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* FS_IMMUTABLE_FL handling and the flag lock that serialises toggles. */
+#include "cowlink/cowlink.h"
+
+#include <errno.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+int cowlink_get_flags(int fd, unsigned *flags)
+{
+	int f = 0;
+
+	if (ioctl(fd, FS_IOC_GETFLAGS, &f) < 0)
+		return -errno;
+	*flags = (unsigned)f;
+	return 0;
+}
+
+int cowlink_is_immutable(int fd, bool *on)
+{
+	unsigned f;
+	int r = cowlink_get_flags(fd, &f);
+
+	if (r == 0)
+		*on = (f & FS_IMMUTABLE_FL) != 0;
+	return r;
+}
+
+int cowlink_set_immutable(int fd, bool on)
+{
+	int f = 0;
+
+	if (ioctl(fd, FS_IOC_GETFLAGS, &f) < 0)
+		return -errno;
+	if (!!(f & FS_IMMUTABLE_FL) == on)
+		return 0;
+	if (on)
+		f |= FS_IMMUTABLE_FL;
+	else
+		f &= ~FS_IMMUTABLE_FL;
+	if (ioctl(fd, FS_IOC_SETFLAGS, &f) < 0)
+		return -errno;
+	return 0;
+}
+
+int cowlink_with_mutable(int lockfd, int objfd, int (*op)(void *arg), void *arg)
+{
+	bool was;
+	int r, r2;
+
+	if (lockfd >= 0 && flock(lockfd, LOCK_EX) < 0)
+		return -errno;
+	r = cowlink_is_immutable(objfd, &was);
+	if (r < 0)
+		goto out;
+	if (was) {
+		r = cowlink_set_immutable(objfd, false);
+		if (r < 0)
+			goto out;
+	}
+	r = op(arg);
+	if (was) {
+		r2 = cowlink_set_immutable(objfd, true);
+		if (r == 0)
+			r = r2;
+	}
+out:
+	if (lockfd >= 0) {
+		int saved = errno;
+		flock(lockfd, LOCK_UN);
+		errno = saved;
+	}
+	return r;
+}

@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* XXH3-128 content hashing and the hex form used for object names. */
+#ifndef HASHDB_HASH_H
+#define HASHDB_HASH_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cowlink/cowlink.h"
+
+struct hashdb_hash {
+	unsigned char b[COWLINK_HASH_BYTES];
+};
+
+/* Hash the whole content of @fd (read from offset 0 to EOF); the number of
+ * bytes read goes to *bytes.  @drop_cache asks the kernel to drop the pages
+ * after reading (cold bulk runs should not evict the guests' working set). */
+int hashdb_hash_fd(int fd, struct hashdb_hash *out, uint64_t *bytes, int drop_cache);
+void hashdb_hash_buf(const void *buf, size_t len, struct hashdb_hash *out);
+void hashdb_hash_hex(const struct hashdb_hash *h, char hex[COWLINK_HEX_LEN + 1]);
+int hashdb_hash_from_hex(const char *hex, struct hashdb_hash *h);
+
+#endif

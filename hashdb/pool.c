@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "hashdb/pool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+static int open_subdir(int dirfd, const char *name, bool create, mode_t mode)
+{
+	int fd;
+
+	if (create && mkdirat(dirfd, name, mode) < 0 && errno != EEXIST)
+		return -errno;
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+static int open_lockfile(int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+	return fd < 0 ? -errno : fd;
+}
+
+int hashdb_pool_open(const char *path, bool create, struct hashdb_pool *p)
+{
+	struct stat st;
+	int r;
+
+	memset(p, 0, sizeof(*p));
+	p->dirfd = p->statefd = p->objfd = p->cachefd = p->lockfd = p->flagfd = -1;
+	p->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (p->dirfd < 0)
+		return -errno;
+	if (fstat(p->dirfd, &st) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	p->dev = st.st_dev;
+	r = open_subdir(p->dirfd, HASHDB_DIR, create, 0700);
+	if (r == -ENOENT && !create)
+		return 0;	/* a pool nobody unified yet: no state */
+	if (r < 0)
+		goto fail;
+	p->statefd = r;
+	/* The state directory must be private, whatever the umask was. */
+	if (create && fchmod(p->statefd, 0700) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	r = open_subdir(p->statefd, "objects", create, 0700);
+	if (r < 0)
+		goto fail;
+	p->objfd = r;
+	r = open_subdir(p->statefd, "cache", create, 0700);
+	if (r < 0)
+		goto fail;
+	p->cachefd = r;
+	r = open_lockfile(p->statefd, "flags.lock");
+	if (r < 0)
+		goto fail;
+	p->flagfd = r;
+	return 0;
+fail:
+	hashdb_pool_close(p);
+	return r;
+}
+
+void hashdb_pool_close(struct hashdb_pool *p)
+{
+	int *fds[] = { &p->dirfd, &p->statefd, &p->objfd, &p->cachefd, &p->lockfd, &p->flagfd };
+
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+		*fds[i] = -1;
+	}
+}
+
+int hashdb_pool_lock(struct hashdb_pool *p, pid_t *holder)
+{
+	char buf[32];
+	int fd = open_lockfile(p->statefd, "lock"), n;
+
+	if (fd < 0)
+		return fd;
+	*holder = 0;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int r = -errno;
+		ssize_t got = pread(fd, buf, sizeof(buf) - 1, 0);
+
+		if (got > 0) {
+			buf[got] = '\0';
+			*holder = (pid_t)atoi(buf);
+		}
+		close(fd);
+		return r;
+	}
+	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) == 0 && pwrite(fd, buf, (size_t)n, 0) != n) {
+		/* The pid is only for the message another run prints. */
+	}
+	p->lockfd = fd;
+	return 0;
+}
+
+void hashdb_object_name(const char *hex, unsigned gen, char *buf, size_t len)
+{
+	if (gen == 0)
+		snprintf(buf, len, "%.2s/%s", hex, hex);
+	else
+		snprintf(buf, len, "%.2s/%s.%u", hex, hex, gen);
+}
+
+int hashdb_object_open(struct hashdb_pool *p, const char *hex, unsigned gen, struct stat *st)
+{
+	char name[64];
+	int fd;
+
+	if (p->objfd < 0)
+		return -ENOENT;
+	hashdb_object_name(hex, gen, name, sizeof(name));
+	fd = openat(p->objfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (st && fstat(fd, st) < 0) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+int hashdb_object_find_ino(struct hashdb_pool *p, const char *hex, dev_t dev, ino_t ino)
+{
+	char name[64];
+	struct stat st;
+
+	if (p->objfd < 0)
+		return -ENOENT;
+	for (unsigned gen = 0; gen < HASHDB_MAX_GEN; gen++) {
+		hashdb_object_name(hex, gen, name, sizeof(name));
+		if (fstatat(p->objfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno == ENOENT)
+				return -ENOENT;
+			return -errno;
+		}
+		if (st.st_dev == dev && st.st_ino == ino)
+			return (int)gen;
+	}
+	return -ENOENT;
+}
+
+int hashdb_object_adopt(struct hashdb_pool *p, int fd, const char *hex, unsigned gen)
+{
+	char name[64], shard[3] = { hex[0], hex[1], 0 };
+
+	hashdb_object_name(hex, gen, name, sizeof(name));
+	if (linkat(fd, "", p->objfd, name, AT_EMPTY_PATH) == 0)
+		return 0;
+	if (errno != ENOENT)
+		return -errno;
+	if (mkdirat(p->objfd, shard, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	return linkat(fd, "", p->objfd, name, AT_EMPTY_PATH) < 0 ? -errno : 0;
+}
+
+struct link_arg {
+	int objfd, dirfd;
+	const char *tmp, *name;
+};
+
+static int do_link_over(void *p)
+{
+	struct link_arg *a = p;
+	int r;
+
+	if (linkat(a->objfd, "", a->dirfd, a->tmp, AT_EMPTY_PATH) < 0)
+		return -errno;
+	if (renameat(a->dirfd, a->tmp, a->dirfd, a->name) == 0)
+		return 0;
+	r = -errno;
+	unlinkat(a->dirfd, a->tmp, 0);
+	return r;
+}
+
+int hashdb_object_link_over(struct hashdb_pool *p, int objfd, int dirfd, const char *tmp,
+			    const char *name)
+{
+	struct link_arg a = { objfd, dirfd, tmp, name };
+
+	return cowlink_with_mutable(p->flagfd, objfd, do_link_over, &a);
+}

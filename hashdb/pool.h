@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The pool: POOL/ holds one subdirectory per guest and its own state in
+ * POOL/.hashdb/ (mode 0700, never a guest):
+ *
+ *   objects/xx/HASH[.N]  one hard link per unique identity (xx = first two
+ *                        hex digits); .N are further objects of one identity
+ *                        started when ext4's link limit (EMLINK) is reached
+ *   cache/NAME.sc        per-guest stat cache (hashdb/statcache.h)
+ *   lock                 flock held by a whole vunify run (holder pid inside)
+ *   flags.lock           flock held around every immutable-flag toggle
+ *   config               per-pool configuration (optional)
+ */
+#ifndef HASHDB_POOL_H
+#define HASHDB_POOL_H
+
+#include <stdbool.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "cowlink/cowlink.h"
+
+#define HASHDB_DIR ".hashdb"
+#define HASHDB_MAX_GEN 1000
+
+struct hashdb_pool {
+	int dirfd;	/* POOL */
+	int statefd;	/* POOL/.hashdb */
+	int objfd;	/* POOL/.hashdb/objects */
+	int cachefd;	/* POOL/.hashdb/cache */
+	int lockfd;	/* POOL/.hashdb/lock, -1 until hashdb_pool_lock */
+	int flagfd;	/* POOL/.hashdb/flags.lock */
+	dev_t dev;
+};
+
+/* Open POOL (a directory, never through a symlink as its last component);
+ * create .hashdb and its parts when @create.  Without @create, a pool whose
+ * state does not exist yet opens with statefd (and the other state fds) -1:
+ * it has no objects. */
+int hashdb_pool_open(const char *path, bool create, struct hashdb_pool *p);
+void hashdb_pool_close(struct hashdb_pool *p);
+/* Take the run lock without waiting; -EWOULDBLOCK when another run holds it
+ * (its pid in *holder, 0 if unknown). */
+int hashdb_pool_lock(struct hashdb_pool *p, pid_t *holder);
+
+/* "xx/HASH" or "xx/HASH.N" into @buf (at least 48 bytes). */
+void hashdb_object_name(const char *hex, unsigned gen, char *buf, size_t len);
+/* Open object (hex, gen) O_RDONLY; its stat into *st when not NULL. */
+int hashdb_object_open(struct hashdb_pool *p, const char *hex, unsigned gen, struct stat *st);
+/* Is inode (dev, ino) one of the objects of @hex?  Returns its gen or
+ * -ENOENT. */
+int hashdb_object_find_ino(struct hashdb_pool *p, const char *hex, dev_t dev, ino_t ino);
+/* Make the open file @fd object (hex, gen): link it into objects/.
+ * -EEXIST when that object exists already. */
+int hashdb_object_adopt(struct hashdb_pool *p, int fd, const char *hex, unsigned gen);
+/* Replace @name in @dirfd by a link of object @objfd: link it to the
+ * temporary name @tmp beside it and rename that over @name (renaming a name
+ * of an immutable inode fails too), with the object's immutable flag
+ * cleared under the flag lock.  On failure @tmp is gone and @name is as it
+ * was.  -EMLINK: the object is full. */
+int hashdb_object_link_over(struct hashdb_pool *p, int objfd, int dirfd, const char *tmp,
+			    const char *name);
+
+#endif

@@ -1,0 +1,339 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * vunify audit: what each guest costs on disk.
+ *
+ * Per guest, every inode is counted once (as du(1) counts one tree):
+ *   entries    names walked (directories, symlinks, specials included) + root
+ *   apparent   st_size of its inodes          (du -sb GUEST)
+ *   allocated  st_blocks * 512 of its inodes  (du -sB1 GUEST)
+ *   private    allocated of inodes with no name outside the guest: what
+ *              deleting the guest would free
+ *   shared     allocated of inodes with names outside the guest (CoW links
+ *              and anything else linked from elsewhere)
+ * The pool line counts every inode of POOL once, .hashdb included, and so
+ * agrees with du -sB1 POOL.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "vunify/vunify.h"
+#include "vunify/walk.h"
+
+/* ino -> (links seen, nlink, blocks), open addressing; only inodes with
+ * more than one link go in, the rest are counted on the spot. */
+struct inode_slot {
+	uint64_t ino;	/* 0 = empty */
+	uint32_t seen, nlink;
+	uint64_t blocks;
+};
+
+struct inode_map {
+	struct inode_slot *s;
+	size_t cap, n;
+};
+
+static struct inode_slot *map_get(struct inode_map *m, uint64_t ino, bool *fresh)
+{
+	size_t i;
+
+	if (m->n * 2 >= m->cap) {
+		struct inode_map nm = { .cap = m->cap ? m->cap * 2 : 4096 };
+
+		nm.s = calloc(nm.cap, sizeof(*nm.s));
+		if (!nm.s)
+			return NULL;
+		for (size_t j = 0; j < m->cap; j++) {
+			if (m->s[j].ino) {
+				bool f;
+				*map_get(&nm, m->s[j].ino, &f) = m->s[j];
+			}
+		}
+		free(m->s);
+		*m = nm;
+	}
+	for (i = (ino * 0x9e3779b97f4a7c15ull) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+		if (m->s[i].ino == ino) {
+			*fresh = false;
+			return &m->s[i];
+		}
+		if (m->s[i].ino == 0) {
+			m->s[i].ino = ino;
+			m->n++;
+			*fresh = true;
+			return &m->s[i];
+		}
+	}
+}
+
+struct usage {
+	uint64_t entries, files, apparent, allocated, private_, shared;
+};
+
+struct audit {
+	const struct options *o;
+	struct inode_map guest, pool;	/* pool: multi-link inodes of the whole pool */
+	struct usage u;
+	uint64_t pool_apparent, pool_allocated, errors, objects;
+	bool in_state;
+	const char *label;
+	struct progress prog;
+};
+
+/* Count one inode for the current guest and for the pool total. */
+static int count_inode(struct audit *a, uint64_t ino, uint32_t nlink, uint64_t size,
+		       uint64_t blocks, bool is_dir)
+{
+	bool fresh;
+
+	if (nlink > 1 && !is_dir) {
+		struct inode_slot *g = map_get(&a->guest, ino, &fresh), *p;
+
+		if (!g)
+			return -ENOMEM;
+		g->seen++;
+		g->nlink = nlink;
+		g->blocks = blocks;
+		if (fresh) {
+			a->u.apparent += size;
+			a->u.allocated += blocks * 512;
+		}
+		p = map_get(&a->pool, ino, &fresh);
+		if (!p)
+			return -ENOMEM;
+		if (fresh) {
+			a->pool_apparent += size;
+			a->pool_allocated += blocks * 512;
+		}
+		return 0;
+	}
+	a->u.apparent += size;
+	a->u.allocated += blocks * 512;
+	a->u.private_ += blocks * 512;
+	a->pool_apparent += size;
+	a->pool_allocated += blocks * 512;
+	return 0;
+}
+
+static int on_entry(void *ctx, const struct walk_entry *e)
+{
+	struct audit *a = ctx;
+	const struct statx *s = e->stx;
+
+	a->u.entries++;
+	if (S_ISREG(s->stx_mode)) {
+		a->u.files++;
+		if (a->in_state && strncmp(e->path, "/objects/", 9) == 0)
+			a->objects++;
+	}
+	progress_update(&a->prog, "%s: %" PRIu64 " entries", esc(a->label, 0), a->u.entries);
+	return count_inode(a, s->stx_ino, s->stx_nlink, s->stx_size, s->stx_blocks,
+			   S_ISDIR(s->stx_mode));
+}
+
+static void on_error(void *ctx, const char *path, int err, const char *what)
+{
+	struct audit *a = ctx;
+
+	a->errors++;
+	msg_error("%s%s: %s: %s", esc(a->label, 0), esc(path, 1), what, strerror(err));
+}
+
+/* Walk one tree (a guest, or .hashdb) with its root counted too. */
+static int audit_tree(struct audit *a, int fd, const char *label)
+{
+	struct walk_ops ops = { on_entry, on_error, a, false };
+	struct stat st;
+
+	a->label = label;
+	memset(&a->u, 0, sizeof(a->u));
+	free(a->guest.s);
+	memset(&a->guest, 0, sizeof(a->guest));
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	a->u.entries++;
+	count_inode(a, st.st_ino, (uint32_t)st.st_nlink, (uint64_t)st.st_size,
+		    (uint64_t)st.st_blocks, true);
+	int r = walk_tree(fd, &ops);
+	for (size_t i = 0; i < a->guest.cap; i++) {
+		struct inode_slot *g = &a->guest.s[i];
+		if (!g->ino)
+			continue;
+		if (g->seen >= g->nlink)
+			a->u.private_ += g->blocks * 512;
+		else
+			a->u.shared += g->blocks * 512;
+	}
+	return r;
+}
+
+static void human(char *buf, size_t len, uint64_t b)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)b;
+	int i = 0;
+
+	while (v >= 1024 && i < 4)
+		v /= 1024, i++;
+	if (i == 0)
+		snprintf(buf, len, "%" PRIu64 " B", b);
+	else
+		snprintf(buf, len, "%.1f %s", v, unit[i]);
+}
+
+static void print_row(const char *name, const struct usage *u, bool bytes)
+{
+	char c[4][32];
+	const uint64_t v[4] = { u->apparent, u->allocated, u->private_, u->shared };
+
+	for (int i = 0; i < 4; i++) {
+		if (bytes)
+			snprintf(c[i], sizeof(c[i]), "%" PRIu64, v[i]);
+		else
+			human(c[i], sizeof(c[i]), v[i]);
+	}
+	printf("%-20s %9" PRIu64 " %9" PRIu64 " %12s %12s %12s %12s\n", esc(name, 0), u->entries,
+	       u->files, c[0], c[1], c[2], c[3]);
+}
+
+static void json_usage(const struct usage *u)
+{
+	printf("\"entries\":%" PRIu64 ",\"files\":%" PRIu64 ",\"apparent_bytes\":%" PRIu64
+	       ",\"allocated_bytes\":%" PRIu64 ",\"private_bytes\":%" PRIu64
+	       ",\"shared_bytes\":%" PRIu64,
+	       u->entries, u->files, u->apparent, u->allocated, u->private_, u->shared);
+}
+
+static void usage(FILE *f)
+{
+	fputs("Usage: vunify audit [OPTIONS] POOL [GUEST...]\n"
+	      "Show what each guest of POOL costs on disk, every inode counted once.\n\n"
+	      "      --json    print one JSON object on stdout\n"
+	      "  -b, --bytes   exact byte counts instead of KiB/MiB/GiB\n"
+	      "  -q, --quiet   no progress on a terminal\n"
+	      "  -h, --help    show this help\n", f);
+}
+
+int cmd_audit(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'J' },
+		{ "bytes", no_argument, NULL, 'b' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	struct options o = { 0 };
+	struct audit a = { .o = &o };
+	struct hashdb_pool pool;
+	struct guests g = { 0 };
+	struct usage *per = NULL, state = { 0 };
+	bool bytes = false;
+	int c, r, rc = EXIT_OK;
+
+	while ((c = getopt_long(argc, argv, "+bqh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'J': o.json = true; break;
+		case 'b': bytes = true; break;
+		case 'q': o.verbose = -1; break;
+		case 'h': usage(stdout); return EXIT_OK;
+		default: usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	a.prog.on = o.verbose >= 0 && isatty(STDERR_FILENO);
+	r = hashdb_pool_open(argv[optind], false, &pool);
+	if (r < 0) {
+		msg_error("%s: cannot open pool: %s", esc(argv[optind], 0), strerror(-r));
+		return EXIT_FATAL;
+	}
+	if (guests_list(&pool, argv + optind + 1, argc - optind - 1, &g) < 0) {
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	per = calloc(g.n + 1, sizeof(*per));
+	if (!per) {
+		rc = EXIT_FATAL;
+		goto out;
+	}
+	{
+		/* The pool directory itself, as du counts it. */
+		struct stat st;
+		if (fstat(pool.dirfd, &st) == 0) {
+			a.pool_apparent += (uint64_t)st.st_size;
+			a.pool_allocated += (uint64_t)st.st_blocks * 512;
+		}
+	}
+	for (size_t i = 0; i < g.n; i++) {
+		int fd = guest_open(&pool, g.names[i]);
+
+		if (fd < 0) {
+			msg_error("%s: cannot open guest: %s", esc(g.names[i], 0), strerror(-fd));
+			a.errors++;
+			continue;
+		}
+		r = audit_tree(&a, fd, g.names[i]);
+		close(fd);
+		if (r < 0) {
+			msg_error("%s: %s", esc(g.names[i], 0), strerror(-r));
+			a.errors++;
+		}
+		per[i] = a.u;
+	}
+	if (pool.statefd >= 0) {
+		a.in_state = true;
+		audit_tree(&a, pool.statefd, HASHDB_DIR);
+		state = a.u;
+	}
+	progress_done(&a.prog);
+	if (o.json) {
+		printf("{\"guests\":[");
+		for (size_t i = 0; i < g.n; i++) {
+			printf("%s{\"name\":", i ? "," : "");
+			json_string(stdout, g.names[i]);
+			putchar(',');
+			json_usage(&per[i]);
+			putchar('}');
+		}
+		printf("],\"state\":{");
+		json_usage(&state);
+		printf("},\"pool\":{\"guests\":%zu,\"objects\":%" PRIu64 ",\"apparent_bytes\":%" PRIu64
+		       ",\"allocated_bytes\":%" PRIu64 "}}\n",
+		       g.n, a.objects, a.pool_apparent, a.pool_allocated);
+	} else {
+		char ap[32], al[32];
+
+		printf("%-20s %9s %9s %12s %12s %12s %12s\n", "GUEST", "ENTRIES", "FILES",
+		       "APPARENT", "ALLOCATED", "PRIVATE", "SHARED");
+		for (size_t i = 0; i < g.n; i++)
+			print_row(g.names[i], &per[i], bytes);
+		if (bytes) {
+			snprintf(ap, sizeof(ap), "%" PRIu64, a.pool_apparent);
+			snprintf(al, sizeof(al), "%" PRIu64, a.pool_allocated);
+		} else {
+			human(ap, sizeof(ap), a.pool_apparent);
+			human(al, sizeof(al), a.pool_allocated);
+		}
+		printf("pool: %zu guests, %" PRIu64 " objects, %s apparent, %s allocated "
+		       "(every inode once, .hashdb included)\n",
+		       g.n, a.objects, ap, al);
+	}
+	if (a.errors)
+		rc = EXIT_TROUBLE;
+out:
+	free(per);
+	free(a.guest.s);
+	free(a.pool.s);
+	guests_free(&g);
+	hashdb_pool_close(&pool);
+	return rc;
+}

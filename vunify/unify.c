@@ -1,0 +1,790 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * vunify unify: turn identical files of guest trees into CoW links.
+ *
+ * Per regular file (see docs/design.md, "unify, step by step"):
+ *   1. already a CoW link (immutable, marked, inode is its object's)?  done;
+ *      a stat-cache hit for an unchanged object inode answers without I/O.
+ *   2. identity from the stat cache, or hash content + metadata.
+ *   3. take a read lease (a file open for writing is skipped: its writer
+ *      loses nothing) and check it is still the file that was hashed.
+ *   4. object exists: compare metadata and bytes (the hash only proposes),
+ *      link the object to a temporary name beside the file, rename it over.
+ *      No object: the file itself becomes the object (marker, link into the
+ *      pool, immutable flag).
+ * A kill -9 anywhere leaves each path with its old inode or the identical
+ * object; leftovers (temporary names, objects not yet immutable) are
+ * cleaned by the next run.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "cowlink/cowlink.h"
+#include "hashdb/hash.h"
+#include "hashdb/identity.h"
+#include "hashdb/pool.h"
+#include "hashdb/statcache.h"
+#include "vunify/vunify.h"
+#include "vunify/walk.h"
+
+enum skip {
+	SK_EMPTY, SK_EXCLUDED, SK_SPECIAL, SK_HARDLINKED, SK_BUSY, SK_CHANGED,
+	SK_FLAGGED, SK_COLLISION, SK_ERROR, SK_OTHERFS, NSKIP
+};
+
+static const char *const skip_names[NSKIP] = {
+	"empty", "excluded", "special", "hardlinked", "busy", "changed",
+	"flagged", "collision", "error", "other_fs",
+};
+
+static const char *const skip_why[NSKIP] = {
+	"empty file", "excluded", "not a regular file", "hard-linked inside the guest",
+	"open for writing", "changed while being read", "immutable or append-only, not ours",
+	"identity clash: same hash, different bytes", "error", "on another filesystem",
+};
+
+struct stats {
+	uint64_t scanned, regular, hashed_files, hashed_bytes, cache_hits;
+	uint64_t already, linked, new_objects, freed_bytes, repaired, cleaned;
+	uint64_t skipped[NSKIP];
+};
+
+/* Identity hashes seen in a dry run, so the run can tell what it would
+ * link although it creates no objects. */
+struct idset {
+	struct hashdb_hash *slots;
+	size_t cap, n;
+};
+
+struct unify {
+	const struct options *o;
+	struct hashdb_pool *pool;
+	struct stats st;
+	struct hashdb_statcache sc;
+	struct progress prog;
+	struct idset dry;
+	const char *guest;
+	unsigned long tmpseq;
+};
+
+/* ---- small helpers -------------------------------------------------------- */
+
+static bool stx_immutable(const struct statx *s)
+{
+	return (s->stx_attributes_mask & STATX_ATTR_IMMUTABLE) &&
+	       (s->stx_attributes & STATX_ATTR_IMMUTABLE);
+}
+
+static bool stx_append(const struct statx *s)
+{
+	return (s->stx_attributes_mask & STATX_ATTR_APPEND) &&
+	       (s->stx_attributes & STATX_ATTR_APPEND);
+}
+
+static void entry_from_stat(struct hashdb_sc_entry *e, const struct stat *s)
+{
+	memset(e, 0, sizeof(*e));
+	e->dev = s->st_dev;
+	e->ino = s->st_ino;
+	e->size = (uint64_t)s->st_size;
+	e->mtime_s = s->st_mtim.tv_sec;
+	e->mtime_ns = (uint32_t)s->st_mtim.tv_nsec;
+	e->ctime_s = s->st_ctim.tv_sec;
+	e->ctime_ns = (uint32_t)s->st_ctim.tv_nsec;
+}
+
+static bool entry_matches_stx(const struct hashdb_sc_entry *e, const struct statx *s)
+{
+	return e->dev == makedev(s->stx_dev_major, s->stx_dev_minor) && e->ino == s->stx_ino &&
+	       e->size == s->stx_size && e->mtime_s == s->stx_mtime.tv_sec &&
+	       e->mtime_ns == s->stx_mtime.tv_nsec && e->ctime_s == s->stx_ctime.tv_sec &&
+	       e->ctime_ns == s->stx_ctime.tv_nsec;
+}
+
+static bool same_stat(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_nlink == b->st_nlink &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+static void skip(struct unify *u, const char *path, enum skip why, int err)
+{
+	u->st.skipped[why]++;
+	if (why == SK_ERROR || why == SK_COLLISION)
+		msg_error("%s%s: %s%s%s", esc(u->guest, 0), esc(path, 1), skip_why[why],
+			  err ? ": " : "", err ? strerror(err) : "");
+	else if (u->o->verbose >= 1 && why != SK_EMPTY)
+		msg_info(u->o, "%s%s: skipped: %s", esc(u->guest, 0), esc(path, 1),
+			 skip_why[why]);
+}
+
+static int open_file(int dirfd, const char *name)
+{
+	int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+	int fd = openat(dirfd, name, flags | O_NOATIME);
+
+	if (fd < 0 && errno == EPERM)
+		fd = openat(dirfd, name, flags);
+	return fd < 0 ? -errno : fd;
+}
+
+/* Open @name and make sure it is the regular file the walk saw. */
+static int open_checked(int dirfd, const char *name, const struct statx *stx, struct stat *st)
+{
+	int fd = open_file(dirfd, name);
+
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, st) < 0) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	if (!S_ISREG(st->st_mode) || st->st_ino != stx->stx_ino ||
+	    st->st_dev != makedev(stx->stx_dev_major, stx->stx_dev_minor)) {
+		close(fd);
+		return -ESTALE;
+	}
+	return fd;
+}
+
+/* ---- dry-run identity set ------------------------------------------------- */
+
+static bool idset_add(struct idset *s, const struct hashdb_hash *h)
+{
+	size_t i;
+
+	if (s->n * 2 >= s->cap) {
+		struct idset n = { .cap = s->cap ? s->cap * 2 : 1024 };
+
+		n.slots = calloc(n.cap, sizeof(*n.slots));
+		if (!n.slots)
+			return false;
+		for (size_t j = 0; j < s->cap; j++) {
+			static const struct hashdb_hash zero;
+			if (memcmp(&s->slots[j], &zero, sizeof(zero)))
+				idset_add(&n, &s->slots[j]);
+		}
+		free(s->slots);
+		*s = n;
+	}
+	memcpy(&i, h->b, sizeof(i));
+	for (i &= s->cap - 1;; i = (i + 1) & (s->cap - 1)) {
+		static const struct hashdb_hash zero;
+		if (!memcmp(&s->slots[i], h, sizeof(*h)))
+			return false;	/* present */
+		if (!memcmp(&s->slots[i], &zero, sizeof(zero))) {
+			s->slots[i] = *h;
+			s->n++;
+			return true;	/* added */
+		}
+	}
+}
+
+struct unlink_arg {
+	int dirfd;
+	const char *name;
+};
+
+static int unlink_op(void *p)
+{
+	struct unlink_arg *a = p;
+
+	return unlinkat(a->dirfd, a->name, 0) < 0 ? -errno : 0;
+}
+
+/* ---- CoW links that exist already ----------------------------------------- */
+
+/* Is the open file a CoW link of this pool?  Returns the object's gen, or a
+ * negative errno (-ENODATA: not marked, -ENOENT: marked, but not an object's
+ * inode).  The marker goes to @hex. */
+static int recognise(struct unify *u, int fd, const struct stat *st, char *hex)
+{
+	int r = cowlink_marker_get(fd, hex);
+
+	if (r < 0)
+		return r == -EINVAL ? -ENODATA : r;
+	return hashdb_object_find_ino(u->pool, hex, st->st_dev, st->st_ino);
+}
+
+static void cache_object(struct unify *u, int fd, const char *hex)
+{
+	struct hashdb_sc_entry e;
+	struct hashdb_hash h;
+	struct stat st;
+
+	if (fstat(fd, &st) < 0 || hashdb_hash_from_hex(hex, &h) < 0)
+		return;
+	entry_from_stat(&e, &st);
+	e.flags = HASHDB_SC_OBJECT;
+	memcpy(e.id, h.b, sizeof(e.id));
+	hashdb_sc_put(&u->sc, &e);
+}
+
+/*
+ * A marked object inode without the immutable flag: a run was killed between
+ * linking it into the pool and setting the flag, or someone cleared the flag.
+ * Its content may have changed since, so it is re-hashed: still matching, it
+ * gets its flag back; changed, it leaves the pool (object name and marker
+ * removed) and stays an ordinary file of the guest.
+ */
+static int repair_object(struct unify *u, int fd, const char *hex, int gen, const char *path)
+{
+	struct cowlink_meta m;
+	struct hashdb_hash content, id, want;
+	uint64_t bytes = 0;
+	char name[64];
+	int r;
+
+	if (u->o->dry_run)
+		return 0;
+	r = hashdb_hash_from_hex(hex, &want);
+	r = r ?: hashdb_hash_fd(fd, &content, &bytes, 0);
+	r = r ?: cowlink_meta_read(fd, &m);
+	if (r < 0)
+		return r;
+	u->st.hashed_files++;
+	u->st.hashed_bytes += bytes;
+	r = hashdb_identity(&content, &m, false, &id);
+	if (r == 0 && memcmp(id.b, want.b, sizeof(id.b))) {
+		/* With --ignore-mtime the object was named without mtime. */
+		r = hashdb_identity(&content, &m, true, &id);
+	}
+	cowlink_meta_free(&m);
+	if (r < 0)
+		return r;
+	if (memcmp(id.b, want.b, sizeof(id.b)) == 0) {
+		r = cowlink_set_immutable(fd, true);
+		if (r == 0) {
+			u->st.repaired++;
+			msg_info(u->o, "%s%s: object %s had lost its immutable flag; restored",
+				 esc(u->guest, 0), esc(path, 1), hex);
+		}
+		return r;
+	}
+	hashdb_object_name(hex, (unsigned)gen, name, sizeof(name));
+	if (unlinkat(u->pool->objfd, name, 0) < 0 && errno != ENOENT)
+		return -errno;
+	r = cowlink_marker_remove(fd);
+	if (r == 0)
+		msg_error("%s%s: object %s was modified outside cowfs; removed from the pool, file kept as it is",
+			  esc(u->guest, 0), esc(path, 1), hex);
+	u->st.repaired++;
+	return r;
+}
+
+/* A temporary link left by a killed run: remove it if it is a link of a
+ * pool object; anything else of that name is the guest's own file. */
+static bool clean_leftover(struct unify *u, const struct walk_entry *e)
+{
+	char hex[COWLINK_HEX_LEN + 1];
+	struct stat st;
+	bool done = false;
+	int fd = open_checked(e->dirfd, e->name, e->stx, &st);
+
+	if (fd < 0)
+		return false;
+	if (recognise(u, fd, &st, hex) >= 0) {
+		struct unlink_arg a = { e->dirfd, e->name };
+
+		if (!u->o->dry_run) {
+			int r = cowlink_with_mutable(u->pool->flagfd, fd,
+						     unlink_op, &a);
+			if (r < 0)
+				msg_error("%s%s: cannot remove leftover: %s", esc(u->guest, 0),
+					  esc(e->path, 1), strerror(-r));
+		}
+		u->st.cleaned++;
+		done = true;
+	}
+	close(fd);
+	return done;
+}
+
+/* ---- making CoW links ----------------------------------------------------- */
+
+struct candidate {
+	const struct walk_entry *e;
+	int fd;
+	struct stat st;
+	struct cowlink_meta meta;
+	bool have_meta;
+	struct hashdb_hash id;
+	char hex[COWLINK_HEX_LEN + 1];
+};
+
+static int identify(struct unify *u, struct candidate *c)
+{
+	const struct hashdb_sc_entry *ce = hashdb_sc_lookup(&u->sc, c->st.st_dev, c->st.st_ino);
+	struct hashdb_sc_entry ne;
+	struct hashdb_hash content;
+	uint64_t bytes = 0;
+	uint32_t mode = u->o->ignore_mtime ? HASHDB_SC_IGNORE_MTIME : 0;
+	int r;
+
+	if (ce && entry_matches_stx(ce, c->e->stx) && !(ce->flags & HASHDB_SC_OBJECT) &&
+	    (ce->flags & HASHDB_SC_IGNORE_MTIME) == mode) {
+		memcpy(c->id.b, ce->id, sizeof(c->id.b));
+		u->st.cache_hits++;
+		hashdb_sc_put(&u->sc, ce);
+		goto out;
+	}
+	r = hashdb_hash_fd(c->fd, &content, &bytes, 0);
+	if (r < 0)
+		return r;
+	u->st.hashed_files++;
+	u->st.hashed_bytes += bytes;
+	r = cowlink_meta_read(c->fd, &c->meta);
+	if (r < 0)
+		return r;
+	c->have_meta = true;
+	r = hashdb_identity(&content, &c->meta, u->o->ignore_mtime, &c->id);
+	if (r < 0)
+		return r;
+	entry_from_stat(&ne, &c->st);
+	ne.flags = mode;
+	memcpy(ne.id, c->id.b, sizeof(ne.id));
+	hashdb_sc_put(&u->sc, &ne);
+out:
+	hashdb_hash_hex(&c->id, c->hex);
+	return 0;
+}
+
+/* Does the open object @ofd hold exactly what @c holds? 1 yes, 0 no. */
+static int same_as_object(struct unify *u, struct candidate *c, int ofd)
+{
+	struct cowlink_meta om;
+	int r;
+
+	if (!c->have_meta) {
+		r = cowlink_meta_read(c->fd, &c->meta);
+		if (r < 0)
+			return r;
+		c->have_meta = true;
+	}
+	r = cowlink_meta_read(ofd, &om);
+	if (r < 0)
+		return r;
+	r = cowlink_meta_equal(&c->meta, &om, u->o->ignore_mtime);
+	cowlink_meta_free(&om);
+	if (r)
+		r = cowlink_same_content(c->fd, ofd, c->st.st_size);
+	return r;
+}
+
+/* Replace the path by a link of the object: link to a temporary name in the
+ * same directory, then rename it over the path. */
+static int link_object(struct unify *u, struct candidate *c, int ofd)
+{
+	const struct walk_entry *e = c->e;
+	char tmp[64];
+	int r = cowlink_tmp_name(tmp, sizeof(tmp));
+
+	if (r < 0)
+		return r;
+	return hashdb_object_link_over(u->pool, ofd, e->dirfd, tmp, e->name);
+}
+
+/* The file becomes object (hex, gen): marker, link into the pool, flag. */
+static int adopt(struct unify *u, struct candidate *c, unsigned gen)
+{
+	int r = cowlink_marker_set(c->fd, c->hex);
+
+	r = r ?: hashdb_object_adopt(u->pool, c->fd, c->hex, gen);
+	if (r < 0)
+		return r;
+	return cowlink_set_immutable(c->fd, true);
+}
+
+/* Under the lease: find the object for c's identity and link or adopt. */
+static int place(struct unify *u, struct candidate *c)
+{
+	for (unsigned gen = 0; gen < HASHDB_MAX_GEN; gen++) {
+		struct stat ost;
+		int ofd = hashdb_object_open(u->pool, c->hex, gen, &ost), r;
+
+		if (ofd == -ENOENT) {
+			r = adopt(u, c, gen);
+			if (r == -EEXIST)
+				continue;
+			if (r == 0)
+				u->st.new_objects++;
+			if (r == 0)
+				cache_object(u, c->fd, c->hex);
+			return r;
+		}
+		if (ofd < 0)
+			return ofd;
+		r = same_as_object(u, c, ofd);
+		if (r == 0) {
+			close(ofd);
+			return -EILSEQ;	/* identity clash */
+		}
+		if (r > 0)
+			r = link_object(u, c, ofd);
+		if (r == 0) {
+			u->st.linked++;
+			if (c->st.st_nlink == 1)
+				u->st.freed_bytes += (uint64_t)c->st.st_blocks * 512;
+			cache_object(u, ofd, c->hex);
+		}
+		close(ofd);
+		if (r != -EMLINK)
+			return r;
+	}
+	return -EMLINK;
+}
+
+static void dry_place(struct unify *u, struct candidate *c)
+{
+	struct stat ost;
+	int ofd = hashdb_object_open(u->pool, c->hex, 0, &ost);
+
+	if (ofd >= 0) {
+		int r = same_as_object(u, c, ofd);
+		close(ofd);
+		if (r == 0) {
+			skip(u, c->e->path, SK_COLLISION, 0);
+			return;
+		}
+	}
+	if (ofd >= 0 || !idset_add(&u->dry, &c->id)) {
+		u->st.linked++;
+		u->st.freed_bytes += (uint64_t)c->st.st_blocks * 512;
+	} else {
+		u->st.new_objects++;
+	}
+}
+
+static void unify_file(struct unify *u, const struct walk_entry *e)
+{
+	struct candidate c = { .e = e, .fd = -1 };
+	struct stat again;
+	int r;
+
+	c.fd = open_checked(e->dirfd, e->name, e->stx, &c.st);
+	if (c.fd < 0) {
+		if (c.fd == -ESTALE || c.fd == -ELOOP || c.fd == -ENOENT)
+			skip(u, e->path, SK_CHANGED, 0);
+		else
+			skip(u, e->path, SK_ERROR, -c.fd);
+		return;
+	}
+	r = identify(u, &c);
+	if (r < 0) {
+		skip(u, e->path, SK_ERROR, -r);
+		goto out;
+	}
+	if (u->o->dry_run) {
+		dry_place(u, &c);
+		goto out;
+	}
+	if (fcntl(c.fd, F_SETLEASE, F_RDLCK) < 0) {
+		if (errno == EAGAIN || errno == EBUSY)
+			skip(u, e->path, SK_BUSY, 0);
+		else
+			skip(u, e->path, SK_ERROR, errno);
+		goto out;
+	}
+	if (fstat(c.fd, &again) < 0 || !same_stat(&c.st, &again)) {
+		skip(u, e->path, SK_CHANGED, 0);
+		goto unlease;
+	}
+	r = place(u, &c);
+	if (r == -EILSEQ)
+		skip(u, e->path, SK_COLLISION, 0);
+	else if (r < 0)
+		skip(u, e->path, SK_ERROR, -r);
+unlease:
+	fcntl(c.fd, F_SETLEASE, F_UNLCK);
+out:
+	if (c.have_meta)
+		cowlink_meta_free(&c.meta);
+	close(c.fd);
+}
+
+/* A file with the immutable flag or several links: ours already, ours to
+ * repair, or somebody else's to leave alone. */
+static void handle_linked(struct unify *u, const struct walk_entry *e, bool immutable)
+{
+	char hex[COWLINK_HEX_LEN + 1];
+	struct stat st;
+	int fd = open_checked(e->dirfd, e->name, e->stx, &st), gen;
+
+	if (fd < 0) {
+		skip(u, e->path, fd == -ESTALE || fd == -ENOENT ? SK_CHANGED : SK_ERROR, -fd);
+		return;
+	}
+	gen = recognise(u, fd, &st, hex);
+	if (gen >= 0 && immutable) {
+		u->st.already++;
+		cache_object(u, fd, hex);
+	} else if (gen >= 0) {
+		int r = repair_object(u, fd, hex, gen, e->path);
+		if (r < 0)
+			skip(u, e->path, SK_ERROR, -r);
+		else
+			u->st.already++;
+	} else if (gen != -ENODATA && gen != -ENOENT) {
+		skip(u, e->path, SK_ERROR, -gen);
+	} else {
+		skip(u, e->path, immutable ? SK_FLAGGED : SK_HARDLINKED, 0);
+	}
+	close(fd);
+}
+
+static int on_entry(void *ctx, const struct walk_entry *e)
+{
+	struct unify *u = ctx;
+	const struct statx *s = e->stx;
+	const struct hashdb_sc_entry *ce;
+	bool is_dir = S_ISDIR(s->stx_mode);
+
+	u->st.scanned++;
+	progress_update(&u->prog, "%s: %" PRIu64 " entries, %" PRIu64 " MiB hashed, %" PRIu64
+			" linked", esc(u->guest, 0), u->st.scanned, u->st.hashed_bytes >> 20,
+			u->st.linked);
+	if (u->o->excludes.n && exclude_match(&u->o->excludes, e->path, is_dir)) {
+		skip(u, e->path, SK_EXCLUDED, 0);
+		return is_dir ? WALK_SKIP_DIR : WALK_CONTINUE;
+	}
+	if (is_dir || S_ISLNK(s->stx_mode))
+		return WALK_CONTINUE;
+	if (!S_ISREG(s->stx_mode)) {
+		skip(u, e->path, SK_SPECIAL, 0);
+		return WALK_CONTINUE;
+	}
+	u->st.regular++;
+	if (cowlink_is_tmp_name(e->name) && clean_leftover(u, e))
+		return WALK_CONTINUE;
+	ce = hashdb_sc_lookup(&u->sc, makedev(s->stx_dev_major, s->stx_dev_minor), s->stx_ino);
+	if (ce && (ce->flags & HASHDB_SC_OBJECT) && stx_immutable(s) && entry_matches_stx(ce, s)) {
+		u->st.already++;	/* unchanged CoW link: no I/O at all */
+		hashdb_sc_put(&u->sc, ce);
+		return WALK_CONTINUE;
+	}
+	if (stx_immutable(s) || s->stx_nlink > 1) {
+		handle_linked(u, e, stx_immutable(s));
+		return WALK_CONTINUE;
+	}
+	if (stx_append(s)) {
+		skip(u, e->path, SK_FLAGGED, 0);
+		return WALK_CONTINUE;
+	}
+	if (s->stx_size == 0 && !u->o->include_empty) {
+		skip(u, e->path, SK_EMPTY, 0);
+		return WALK_CONTINUE;
+	}
+	unify_file(u, e);
+	return WALK_CONTINUE;
+}
+
+static void on_walk_error(void *ctx, const char *path, int err, const char *what)
+{
+	struct unify *u = ctx;
+
+	if (err == EXDEV) {
+		u->st.skipped[SK_OTHERFS]++;
+		msg_info(u->o, "%s%s: %s", esc(u->guest, 0), esc(path, 1), what);
+		return;
+	}
+	u->st.skipped[SK_ERROR]++;
+	msg_error("%s%s: %s: %s", esc(u->guest, 0), esc(path, 1), what, strerror(err));
+}
+
+static int unify_guest(struct unify *u, const char *name)
+{
+	struct walk_ops ops = { on_entry, on_walk_error, u, true };
+	int fd = guest_open(u->pool, name), r;
+
+	u->guest = name;
+	if (fd < 0) {
+		msg_error("%s: cannot open guest: %s", esc(name, 0),
+			  fd == -EXDEV ? "on another filesystem than the pool" : strerror(-fd));
+		u->st.skipped[SK_ERROR]++;
+		return 0;
+	}
+	r = hashdb_sc_load(u->pool->cachefd, name, &u->sc);
+	if (r < 0) {
+		msg_error("%s: cannot read stat cache: %s", esc(name, 0), strerror(-r));
+		goto out;
+	}
+	if (u->sc.state == HASHDB_SC_CORRUPT)
+		msg_error("%s: stat cache is damaged; ignored and rebuilt", esc(name, 0));
+	r = walk_tree(fd, &ops);
+	if (r < 0)
+		msg_error("%s: walk stopped: %s", esc(name, 0), strerror(-r));
+	if (!u->o->dry_run) {
+		int s = hashdb_sc_save(&u->sc);
+		if (s < 0)
+			msg_error("%s: cannot write stat cache: %s", esc(name, 0), strerror(-s));
+	}
+out:
+	hashdb_sc_free(&u->sc);
+	close(fd);
+	return r;
+}
+
+/* ---- output --------------------------------------------------------------- */
+
+static void print_json(const struct unify *u, size_t nguests, uint64_t ms)
+{
+	const struct stats *s = &u->st;
+
+	printf("{\"dry_run\":%s,\"guests\":%zu,\"scanned\":%" PRIu64 ",\"regular\":%" PRIu64
+	       ",\"hashed_files\":%" PRIu64 ",\"hashed_bytes\":%" PRIu64 ",\"cache_hits\":%" PRIu64
+	       ",\"already\":%" PRIu64 ",\"linked\":%" PRIu64 ",\"new_objects\":%" PRIu64
+	       ",\"freed_bytes\":%" PRIu64 ",\"repaired\":%" PRIu64 ",\"cleaned\":%" PRIu64
+	       ",\"skipped\":{",
+	       u->o->dry_run ? "true" : "false", nguests, s->scanned, s->regular, s->hashed_files,
+	       s->hashed_bytes, s->cache_hits, s->already, s->linked, s->new_objects,
+	       s->freed_bytes, s->repaired, s->cleaned);
+	for (int i = 0; i < NSKIP; i++)
+		printf("%s\"%s\":%" PRIu64, i ? "," : "", skip_names[i], s->skipped[i]);
+	printf("},\"elapsed_ms\":%" PRIu64 "}\n", ms);
+}
+
+static void print_summary(const struct unify *u, size_t nguests, uint64_t ms)
+{
+	const struct stats *s = &u->st;
+	const char *would = u->o->dry_run ? " (dry run: nothing changed)" : "";
+
+	fprintf(stderr,
+		"vunify: %zu guest%s, %" PRIu64 " entries, %" PRIu64 " regular files, %" PRIu64
+		" already unified%s\n",
+		nguests, nguests == 1 ? "" : "s", s->scanned, s->regular, s->already, would);
+	fprintf(stderr,
+		"vunify: hashed %" PRIu64 " files (%.1f MiB), linked %" PRIu64 ", new objects %" PRIu64
+		", freed %.1f MiB in %.2f s\n",
+		s->hashed_files, s->hashed_bytes / 1048576.0, s->linked, s->new_objects,
+		s->freed_bytes / 1048576.0, ms / 1000.0);
+	if (s->repaired || s->cleaned)
+		fprintf(stderr, "vunify: repaired %" PRIu64 " objects, removed %" PRIu64
+			" leftovers of an interrupted run\n", s->repaired, s->cleaned);
+	for (int i = 0; i < NSKIP; i++)
+		if (s->skipped[i])
+			fprintf(stderr, "vunify: skipped %" PRIu64 " %s (%s)\n", s->skipped[i],
+				skip_names[i], skip_why[i]);
+}
+
+/* ---- command line --------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+	fputs("Usage: vunify unify [OPTIONS] POOL [GUEST...]\n"
+	      "Turn identical files of the guests under POOL into CoW links.\n\n"
+	      "  -n, --dry-run          show what would be done, change nothing\n"
+	      "      --json             print the run's figures as one JSON object on stdout\n"
+	      "      --ignore-mtime     unify files that differ only in mtime\n"
+	      "      --include-empty    unify empty files too\n"
+	      "      --exclude-from FILE  read exclude rules from FILE (see vunify(8))\n"
+	      "  -v, --verbose          explain every skipped file\n"
+	      "  -q, --quiet            no summary, no progress\n"
+	      "  -h, --help             show this help\n", f);
+}
+
+int cmd_unify(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "json", no_argument, NULL, 'J' },
+		{ "ignore-mtime", no_argument, NULL, 'M' },
+		{ "include-empty", no_argument, NULL, 'E' },
+		{ "exclude-from", required_argument, NULL, 'X' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	struct options o = { 0 };
+	struct hashdb_pool pool;
+	struct guests g = { 0 };
+	struct unify u = { .o = &o, .pool = &pool };
+	char err[512];
+	uint64_t t0 = now_ms();
+	pid_t holder;
+	int c, r, rc = EXIT_OK;
+
+	while ((c = getopt_long(argc, argv, "+nvqh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'n': o.dry_run = true; break;
+		case 'J': o.json = true; break;
+		case 'M': o.ignore_mtime = true; break;
+		case 'E': o.include_empty = true; break;
+		case 'X':
+			if (exclude_load(&o.excludes, optarg, err, sizeof(err)) < 0) {
+				msg_error("%s", err);
+				exclude_free(&o.excludes);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'v': o.verbose++; break;
+		case 'q': o.verbose = -1; break;
+		case 'h': usage(stdout); exclude_free(&o.excludes); return EXIT_OK;
+		default: usage(stderr); exclude_free(&o.excludes); return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		exclude_free(&o.excludes);
+		return EXIT_USAGE;
+	}
+	o.progress = o.verbose >= 0 && isatty(STDERR_FILENO);
+	u.prog.on = o.progress;
+	/* A lease break is signalled with SIGIO, whose default action would
+	 * kill us; the lease is held for microseconds, so ignore it. */
+	signal(SIGIO, SIG_IGN);
+
+	/* A dry run changes nothing, not even by creating the pool's state. */
+	r = hashdb_pool_open(argv[optind], !o.dry_run, &pool);
+	if (r < 0) {
+		msg_error("%s: cannot open pool: %s", esc(argv[optind], 0),
+			  r == -ENOTDIR ? "not a directory" : strerror(-r));
+		exclude_free(&o.excludes);
+		return EXIT_FATAL;
+	}
+	r = pool.statefd < 0 ? 0 : hashdb_pool_lock(&pool, &holder);
+	if (r < 0) {
+		if (r == -EWOULDBLOCK && holder)
+			msg_error("%s: another vunify run (pid %d) is working on this pool",
+				  esc(argv[optind], 0), (int)holder);
+		else
+			msg_error("%s: cannot lock pool: %s", esc(argv[optind], 0), strerror(-r));
+		rc = r == -EWOULDBLOCK ? EXIT_LOCKED : EXIT_FATAL;
+		goto out;
+	}
+	if (guests_list(&pool, argv + optind + 1, argc - optind - 1, &g) < 0) {
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	for (size_t i = 0; i < g.n; i++) {
+		r = unify_guest(&u, g.names[i]);
+		if (r < 0)
+			break;
+	}
+	progress_done(&u.prog);
+	if (o.json)
+		print_json(&u, g.n, now_ms() - t0);
+	if (o.verbose >= 0)
+		print_summary(&u, g.n, now_ms() - t0);
+	if (r < 0)
+		rc = EXIT_FATAL;
+	else if (u.st.skipped[SK_ERROR] || u.st.skipped[SK_COLLISION])
+		rc = EXIT_TROUBLE;
+out:
+	guests_free(&g);
+	free(u.dry.slots);
+	hashdb_pool_close(&pool);
+	exclude_free(&o.excludes);
+	return rc;
+}

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Shared pieces of the vunify command: options, counters, messages. */
+#ifndef VUNIFY_VUNIFY_H
+#define VUNIFY_VUNIFY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "hashdb/pool.h"
+#include "vunify/exclude.h"
+
+/* Exit codes (documented in vunify(8)). */
+enum {
+	EXIT_OK = 0,
+	EXIT_TROUBLE = 1,	/* the run finished but some files had errors */
+	EXIT_USAGE = 2,		/* bad command line or configuration */
+	EXIT_FATAL = 3,		/* the pool could not be used at all */
+	EXIT_LOCKED = 4,	/* another run holds the pool lock */
+	EXIT_DAMAGE = 5,	/* verify found damage */
+};
+
+struct options {
+	bool dry_run, json, ignore_mtime, include_empty;
+	int verbose;		/* -1 quiet, 0 normal, 1+ verbose */
+	bool progress;		/* stderr is a terminal and not quiet */
+	struct exclude excludes;
+};
+
+/* Messages: "vunify: ..." on stderr.  Paths are printed escaped so a name
+ * with newlines or invalid UTF-8 can neither forge lines nor break JSON. */
+void msg_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void msg_info(const struct options *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Escape @s for a message line (C-style \n, \xNN for bytes that are not
+ * printable ASCII or valid UTF-8).  Returns a static thread-local buffer
+ * valid until the next call with the same slot (0..3). */
+const char *esc(const char *s, int slot);
+/* Write @s as a JSON string literal (with quotes). */
+void json_string(FILE *f, const char *s);
+
+/* Progress line on a terminal, at most every 200 ms. */
+struct progress {
+	bool on;
+	uint64_t last_ms;
+};
+void progress_update(struct progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void progress_done(struct progress *p);
+uint64_t now_ms(void);
+
+/* Guests of a pool: the subdirectories of POOL except .hashdb and
+ * lost+found, or the names given. */
+struct guests {
+	char **names;
+	size_t n;
+};
+int guests_list(struct hashdb_pool *p, char **given, int ngiven, struct guests *g);
+void guests_free(struct guests *g);
+/* Open guest @name of the pool (a directory on the pool's filesystem,
+ * never through a symlink).  Negative errno on failure. */
+int guest_open(struct hashdb_pool *p, const char *name);
+
+int cmd_unify(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
+
+#endif

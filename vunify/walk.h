@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * A walk of one untrusted guest tree.  Every step is relative to an open
+ * directory fd and refuses symlinks (O_NOFOLLOW, and a directory that is
+ * swapped for anything else between stat and open is caught by comparing
+ * dev/ino).  The walk never enters another filesystem, accepts any byte in
+ * a name and any depth: directories are walked with an explicit stack, and
+ * at most WALK_MAX_FDS directory fds are open at once; deeper ancestors are
+ * closed and reopened through ".." on the way back, their dev/ino checked.
+ */
+#ifndef VUNIFY_WALK_H
+#define VUNIFY_WALK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/stat.h>
+
+#define WALK_MAX_FDS 64
+
+struct walk_entry {
+	int dirfd;		/* open directory holding @name */
+	const char *name;	/* entry name (any bytes but '/' and NUL) */
+	const char *path;	/* guest-relative path, "/" first; for messages */
+	const struct statx *stx;/* lstat of the entry */
+	size_t depth;
+};
+
+enum walk_action { WALK_CONTINUE = 0, WALK_SKIP_DIR = 1 };
+
+/* Called for every entry (directories before their contents).  Return
+ * WALK_CONTINUE, WALK_SKIP_DIR (for directories: do not descend), or a
+ * negative errno to stop the walk. */
+typedef int (*walk_fn)(void *ctx, const struct walk_entry *e);
+/* Called for problems the walk itself hits (path, reason as errno). */
+typedef void (*walk_err_fn)(void *ctx, const char *path, int err, const char *what);
+
+struct walk_ops {
+	walk_fn entry;
+	walk_err_fn error;
+	void *ctx;
+	bool sort_by_inode;	/* visit a directory's entries in inode order */
+};
+
+/* Walk the tree below the open directory @rootfd (which is not reported
+ * itself).  Returns 0, or the negative errno an entry callback returned. */
+int walk_tree(int rootfd, const struct walk_ops *ops);
+
+#endif
