@@ -6,10 +6,12 @@
  *   entries    names walked (directories, symlinks, specials included) + root
  *   apparent   st_size of its inodes          (du -sb GUEST)
  *   allocated  st_blocks * 512 of its inodes  (du -sB1 GUEST)
- *   private    allocated of inodes with no name outside the guest: what
- *              deleting the guest would free
- *   shared     allocated of inodes with names outside the guest (CoW links
- *              and anything else linked from elsewhere)
+ *   private    allocated of inodes no other guest uses: names only in this
+ *              guest, or in this guest and the pool object (a CoW link no
+ *              other guest shares yet).  What deleting the guest frees
+ *              (after vunify gc for the latter)
+ *   shared     allocated of inodes other guests use too (CoW links shared
+ *              with another guest, or anything else linked from outside)
  * The pool line counts every inode of POOL once, .hashdb included, and so
  * agrees with du -sB1 POOL.
  */
@@ -32,6 +34,7 @@ struct inode_slot {
 	uint64_t ino;	/* 0 = empty */
 	uint32_t seen, nlink;
 	uint64_t blocks;
+	bool immutable;
 };
 
 struct inode_map {
@@ -88,7 +91,7 @@ struct audit {
 
 /* Count one inode for the current guest and for the pool total. */
 static int count_inode(struct audit *a, uint64_t ino, uint32_t nlink, uint64_t size,
-		       uint64_t blocks, bool is_dir)
+		       uint64_t blocks, bool is_dir, bool immutable)
 {
 	bool fresh;
 
@@ -100,6 +103,7 @@ static int count_inode(struct audit *a, uint64_t ino, uint32_t nlink, uint64_t s
 		g->seen++;
 		g->nlink = nlink;
 		g->blocks = blocks;
+		g->immutable = immutable;
 		if (fresh) {
 			a->u.apparent += size;
 			a->u.allocated += blocks * 512;
@@ -134,7 +138,9 @@ static int on_entry(void *ctx, const struct walk_entry *e)
 	}
 	progress_update(&a->prog, "%s: %" PRIu64 " entries", esc(a->label, 0), a->u.entries);
 	return count_inode(a, s->stx_ino, s->stx_nlink, s->stx_size, s->stx_blocks,
-			   S_ISDIR(s->stx_mode));
+			   S_ISDIR(s->stx_mode),
+			   (s->stx_attributes_mask & STATX_ATTR_IMMUTABLE) &&
+				   (s->stx_attributes & STATX_ATTR_IMMUTABLE));
 }
 
 static void on_error(void *ctx, const char *path, int err, const char *what)
@@ -159,13 +165,14 @@ static int audit_tree(struct audit *a, int fd, const char *label)
 		return -errno;
 	a->u.entries++;
 	count_inode(a, st.st_ino, (uint32_t)st.st_nlink, (uint64_t)st.st_size,
-		    (uint64_t)st.st_blocks, true);
+		    (uint64_t)st.st_blocks, true, false);
 	int r = walk_tree(fd, &ops);
 	for (size_t i = 0; i < a->guest.cap; i++) {
 		struct inode_slot *g = &a->guest.s[i];
 		if (!g->ino)
 			continue;
-		if (g->seen >= g->nlink)
+		/* One outside name on an immutable inode is its pool object. */
+		if (g->seen >= g->nlink || (g->immutable && g->seen + 1 == g->nlink))
 			a->u.private_ += g->blocks * 512;
 		else
 			a->u.shared += g->blocks * 512;
