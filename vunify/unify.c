@@ -387,12 +387,28 @@ static int same_as_object(struct unify *u, struct candidate *c, int ofd)
 static int link_object(struct unify *u, struct candidate *c, int ofd)
 {
 	const struct walk_entry *e = c->e;
+	struct stat d0, d1;
 	char tmp[64];
 	int r = cowlink_tmp_name(tmp, sizeof(tmp));
 
 	if (r < 0)
 		return r;
-	return hashdb_object_link_over(u->pool, ofd, e->dirfd, tmp, e->name);
+	if (fstat(e->dirfd, &d0) < 0)
+		return -errno;
+	r = hashdb_object_link_over(u->pool, ofd, e->dirfd, tmp, e->name);
+	if (r < 0)
+		return r;
+	/* The rename moved the directory's mtime, which guests (make,
+	 * fontconfig, ldconfig caches) observe: put it back.  A guest that
+	 * changes the directory in the microseconds between is the one case
+	 * where its mtime is set back too (documented in docs/design.md). */
+	if (fstat(e->dirfd, &d1) == 0 && (d1.st_mtim.tv_sec != d0.st_mtim.tv_sec ||
+					  d1.st_mtim.tv_nsec != d0.st_mtim.tv_nsec)) {
+		struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, d0.st_mtim };
+
+		futimens(e->dirfd, ts);
+	}
+	return 0;
 }
 
 /* The file becomes object (hex, gen): marker, link into the pool, flag. */
