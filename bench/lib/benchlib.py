@@ -143,6 +143,7 @@ def write_results(suite, data):
     data.setdefault("suite", suite)
     data.setdefault("machine", machine())
     data.setdefault("runs", RUNS)
+    data.setdefault("vunify", binary_info(VUNIFY))
     path = os.path.join(RESULTS, suite + ".json")
     with open(path + ".tmp", "w") as f:
         json.dump(data, f, indent=1, sort_keys=False)
@@ -176,3 +177,12 @@ def walk_files(root):
                 yield e.path, st
                 if e.is_dir(follow_symlinks=False):
                     stack.append(e.path)
+
+
+def binary_info(path):
+    """Which binary was measured: its path and the commit of the tree it was built from."""
+    if not os.access(path, os.X_OK):
+        return {"path": path, "built": False}
+    d = os.path.dirname(os.path.realpath(path))
+    r = sh("git -C %s rev-parse --short HEAD" % d, check=False)
+    return {"path": path, "built": True, "commit": r.stdout.strip() or None}

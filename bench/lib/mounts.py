@@ -1,0 +1,94 @@
+"""Serving one source tree through native ext4, kernel overlayfs, cowfs and
+the FUSE peers, for suites 4 and 5.  mount(tool, src, scratch) returns the
+path to use and a function that unmounts it."""
+import os
+import shutil
+import subprocess
+import time
+
+import benchlib as B
+
+FUSE_PEERS = ["bindfs", "fuse-overlayfs", "unionfs-fuse", "rofiles-fuse", "passthrough_ll"]
+TOOLS = ["native", "overlayfs", "cowfs"] + FUSE_PEERS
+# Tools that give a writer a private copy of a shared (hard-linked) file.
+COPYUP = ["overlayfs", "cowfs", "fuse-overlayfs", "unionfs-fuse", "rofiles-fuse"]
+
+
+def available(tool):
+    """None when tool can run here, else why not."""
+    if tool == "cowfs":
+        return None if os.access(B.COWFS, os.X_OK) else "not built"
+    if tool == "passthrough_ll":
+        p = os.path.join(B.BIN, "passthrough_ll")
+        return None if os.access(p, os.X_OK) else "not built (bench/run builds it)"
+    exe = {"bindfs": "bindfs", "fuse-overlayfs": "fuse-overlayfs", "unionfs-fuse": "unionfs-fuse",
+           "rofiles-fuse": "rofiles-fuse"}.get(tool)
+    if exe and not shutil.which(exe):
+        return "not installed"
+    return None
+
+
+def _is_mounted(mp):
+    mp = os.path.realpath(mp)
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == mp for line in f)
+
+
+def _wait_mounted(mp, proc, timeout=10):
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if _is_mounted(mp):
+            return True
+        if proc is not None and proc.poll() is not None:
+            return False
+        time.sleep(0.02)
+    return False
+
+
+def mount(tool, src, scratch):
+    """Serve src; returns (path, unmount)."""
+    if tool == "native":
+        return src, lambda: None
+    B.rm_tree(scratch)
+    mp = os.path.join(scratch, "mnt")
+    up = os.path.join(scratch, "upper")
+    wk = os.path.join(scratch, "work")
+    for d in (mp, up, wk):
+        os.makedirs(d)
+    proc = None
+    errf = open(os.path.join(scratch, "daemon.log"), "w")
+    if tool == "overlayfs":
+        subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
+                        "lowerdir=%s,upperdir=%s,workdir=%s" % (src, up, wk), mp], check=True)
+    else:
+        argv = {
+            "cowfs": [B.COWFS, "-f", src, mp],
+            "bindfs": ["bindfs", "-f", src, mp],
+            "fuse-overlayfs": ["fuse-overlayfs", "-f", "-o",
+                               "lowerdir=%s,upperdir=%s,workdir=%s" % (src, up, wk), mp],
+            "unionfs-fuse": ["unionfs-fuse", "-f", "-o", "cow", "%s=RW:%s=RO" % (up, src), mp],
+            "rofiles-fuse": ["rofiles-fuse", "--copyup", src, mp, "-f"],
+            "passthrough_ll": [os.path.join(B.BIN, "passthrough_ll"), "-f", "-o",
+                               "source=" + src, mp],
+        }[tool]
+        proc = subprocess.Popen(argv, stdout=errf, stderr=errf)
+    if not _wait_mounted(mp, proc):
+        if proc:
+            proc.kill()
+        raise RuntimeError("%s did not mount (see %s)" % (tool, errf.name))
+
+    def unmount():
+        for _ in range(50):
+            r = subprocess.run(["umount", mp], stderr=subprocess.DEVNULL)
+            if r.returncode == 0 or not _is_mounted(mp):
+                break
+            time.sleep(0.1)
+        else:
+            subprocess.run(["umount", "-l", mp])
+        if proc:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        errf.close()
+    return mp, unmount

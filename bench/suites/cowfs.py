@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""Suite 4, cowfs: one unified pool (bookworm-min1 + bookworm-full, plus
+bench files) served by native ext4 (the limit), kernel overlayfs, cowfs and
+the FUSE peers (bindfs, fuse-overlayfs, unionfs-fuse -o cow, rofiles-fuse
+--copyup, libfuse's passthrough_ll example).  Per repetition each tool gets a
+fresh mount and runs every workload; tools are interleaved.
+Workloads (time, lower is better):
+  walk_warm / walk_cold  find over both guests, one stat per entry
+  tar_cold               tar of both guests piped to cat
+  seq2g_cold / _warm     dd of a 2 GiB file, 1 MiB blocks
+  extract_sync           untar ~10k small files (two guests' usr/share) + sync
+  rand4k_warm            fio 4k random reads (psync) on a 256 MiB file: µs/IO
+  first_write_1m/_100m   open a shared 1 MB / 100 MB file for writing, write
+                         one byte, close: ms.  The file is a CoW link for
+                         cowfs and the overlays, a plain hard link for
+                         rofiles-fuse (it cannot rename over an immutable
+                         CoW link); "native" is the physical limit of a
+                         copy-up: copying the file, then the write.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import benchlib as B  # noqa: E402
+import mounts as M  # noqa: E402
+
+GUESTS = ["bookworm-min1", "bookworm-full"]
+FIO_SECONDS = int(os.environ.get("FIO_SECONDS", "4"))
+UNITS = {"rand4k_warm": "µs/IO", "first_write_1m": "ms", "first_write_100m": "ms"}
+
+
+def prepare(src, tarball):
+    B.log("cowfs: preparing %s" % src)
+    B.fresh_pool(src, GUESTS)
+    b = os.path.join(src, "bench")
+    b2 = os.path.join(src, "bench2")
+    os.makedirs(b)
+    os.makedirs(b2)
+    B.sh("dd if=/dev/zero of=%s/big2g bs=1M count=2048 status=none" % b)
+    B.sh("head -c 256M /dev/urandom > %s/fio.dat" % b)
+    for name, mb in (("cow1m", 1), ("cow100m", 100)):
+        B.sh("head -c %dM /dev/urandom > %s/%s && cp -a %s/%s %s/%s" % (mb, b, name, b, name, b2, name))
+    B.sh("%s unify -q %s" % (B.VUNIFY, src))
+    reset_links(src)
+    if not os.path.exists(tarball):
+        B.sh("tar cf %s -C %s bookworm-full/usr/share -C %s bullseye-min/usr/share"
+             % (tarball, B.GUESTS, B.GUESTS))
+    os.sync()
+
+
+def reset_links(src):
+    """Put the shared files back after a copy-up changed them."""
+    b = os.path.join(src, "bench")
+    b2 = os.path.join(src, "bench2")
+    for name in ("cow1m", "cow100m"):
+        hl = os.path.join(b, "hl" + name[3:])
+        for p in (hl, hl + ".link"):
+            if os.path.exists(p):
+                os.unlink(p)
+        shutil.copyfile(os.path.join(b2, name), hl)
+        os.link(hl, hl + ".link")
+        p = os.path.join(b, name)
+        if os.path.exists(p) and os.stat(p).st_nlink == 1:     # copied up: unify again
+            os.unlink(p)
+            B.sh("cp -a %s %s" % (os.path.join(b2, name), p))
+    B.sh("%s unify -q %s" % (B.VUNIFY, src))
+
+
+def first_write(path):
+    t0 = time.perf_counter()
+    fd = os.open(path, os.O_WRONLY)
+    os.pwrite(fd, b"x", 0)
+    os.close(fd)
+    return (time.perf_counter() - t0) * 1000.0
+
+
+def copy_limit(src_file, scratch):
+    os.makedirs(scratch, exist_ok=True)
+    dst = os.path.join(scratch, "copy-limit")
+    t0 = time.perf_counter()
+    shutil.copyfile(src_file, dst)
+    fd = os.open(dst, os.O_WRONLY)
+    os.pwrite(fd, b"x", 0)
+    os.close(fd)
+    ms = (time.perf_counter() - t0) * 1000.0
+    os.unlink(dst)
+    return ms
+
+
+def fio_us(path):
+    r = B.sh("fio --name=r --filename=%s --rw=randread --bs=4k --size=256M --ioengine=psync "
+             "--runtime=%d --time_based --output-format=json" % (path, FIO_SECONDS))
+    iops = json.loads(r.stdout)["jobs"][0]["read"]["iops"]
+    return 1e6 / iops if iops else None
+
+
+def run_tool(tool, p, src, scratch, tarball):
+    """All workloads on served path p; returns {workload: value}."""
+    out = {}
+    guests = " ".join(os.path.join(p, g) for g in GUESTS)
+
+    def t(cmd, key, cold=False):
+        if cold:
+            B.drop_caches()
+        r = B.timed_sh(cmd)
+        out[key] = r["wall"] if r["rc"] == 0 else "failed (rc %d)" % r["rc"]
+
+    B.timed_sh("find %s -printf '%%s\\n' > /dev/null" % guests)          # warm-up
+    t("find %s -printf '%%s\\n' > /dev/null" % guests, "walk_warm")
+    t("find %s -printf '%%s\\n' > /dev/null" % guests, "walk_cold", cold=True)
+    t("tar cf - -C %s %s | cat > /dev/null" % (p, " ".join(GUESTS)), "tar_cold", cold=True)
+    t("dd if=%s/bench/big2g of=/dev/null bs=1M status=none" % p, "seq2g_cold", cold=True)
+    t("dd if=%s/bench/big2g of=/dev/null bs=1M status=none" % p, "seq2g_warm")
+    x = os.path.join(p, "bench", "x")
+    os.makedirs(x, exist_ok=True)
+    t("tar xf %s -C %s && sync" % (tarball, x), "extract_sync")
+    B.sh("rm -rf %s" % x, check=False)
+    B.sh("cat %s/bench/fio.dat > /dev/null" % p)
+    try:
+        out["rand4k_warm"] = fio_us(os.path.join(p, "bench", "fio.dat"))
+    except Exception as e:  # noqa: BLE001 - a peer failing must not stop the suite
+        out["rand4k_warm"] = "failed (%s)" % type(e).__name__
+    for name, key in (("1m", "first_write_1m"), ("100m", "first_write_100m")):
+        try:
+            if tool == "native":
+                out[key] = copy_limit(os.path.join(src, "bench", "cow" + name), scratch)
+            elif tool not in M.COPYUP:
+                out[key] = "no copy-up"
+            else:
+                f = ("hl" if tool == "rofiles-fuse" else "cow") + name
+                out[key] = first_write(os.path.join(p, "bench", f))
+        except OSError as e:
+            out[key] = "failed (%s)" % (os.strerror(e.errno) if e.errno else e)
+    return out
+
+
+def main():
+    B.need_ext4(B.WORK)
+    src = os.path.join(B.WORK, "cowfs-src")
+    scratch = os.path.join(B.WORK, "cowfs-mnt")
+    tarball = os.path.join(B.WORK, "small-files.tar")
+    prepare(src, tarball)
+    status = {t: M.available(t) for t in M.TOOLS}
+    samples = {}
+    notes = {}
+    for rep in range(B.RUNS):
+        for tool in M.TOOLS:
+            if status[tool]:
+                continue
+            B.log("cowfs: rep %d/%d %s" % (rep + 1, B.RUNS, tool))
+            reset_links(src)
+            try:
+                p, umount = M.mount(tool, src, scratch)
+            except Exception as e:  # noqa: BLE001
+                status[tool] = "failed to mount: %s" % e
+                continue
+            try:
+                res = run_tool(tool, p, src, scratch, tarball)
+            finally:
+                umount()
+            for wl, v in res.items():
+                if isinstance(v, str):
+                    notes.setdefault(wl, {})[tool] = v
+                else:
+                    samples.setdefault(wl, {}).setdefault(tool, []).append(v)
+            B.log("cowfs: %s %s" % (tool, {k: (round(v, 3) if not isinstance(v, str) else v)
+                                           for k, v in res.items()}))
+    wls = ["walk_warm", "walk_cold", "tar_cold", "seq2g_cold", "seq2g_warm", "extract_sync",
+           "rand4k_warm", "first_write_1m", "first_write_100m"]
+    table = {}
+    for wl in wls:
+        row = {}
+        for tool in M.TOOLS:
+            if status[tool]:
+                row[tool] = status[tool]
+            elif tool in samples.get(wl, {}):
+                row[tool] = B.stats(samples[wl][tool])
+            else:
+                row[tool] = notes.get(wl, {}).get(tool, "–")
+        table[wl] = row
+    entries = int(B.sh("find %s | wc -l" % " ".join(os.path.join(src, g) for g in GUESTS)).stdout)
+    B.rm_tree(scratch)
+    B.rm_tree(src)
+    B.write_results("cowfs", {
+        "tools": M.TOOLS, "workloads": table, "units": UNITS,
+        "status": {t: s for t, s in status.items() if s},
+        "cowfs": B.binary_info(B.COWFS), "vunify": B.binary_info(B.VUNIFY),
+        "tree_entries": entries,
+        "note": "Tree: %s (%d entries). first_write: the native column is the cost of copying "
+                "the file (the floor of any copy-up); bindfs and passthrough_ll write in place."
+                % (" + ".join(GUESTS), entries),
+        "versions": {p: B.pkg_version(p) for p in ("bindfs", "fuse-overlayfs", "unionfs-fuse",
+                                                   "ostree", "libfuse3-dev", "fio")}})
+
+
+if __name__ == "__main__":
+    main()
