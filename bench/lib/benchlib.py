@@ -27,6 +27,7 @@ GUESTS = os.path.join(CACHE, "guests")
 BIN = os.path.join(CACHE, "bin")
 CORPUS = ["bookworm-min1", "bookworm-min2", "bookworm-full", "bullseye-min"]
 FIFTH = "bookworm-extra"
+TIMEOUT = int(os.environ.get("BENCH_TIMEOUT", "600"))   # seconds per timed command
 
 
 def log(msg):
@@ -87,8 +88,14 @@ def timed(argv, cwd=None, out=None):
     with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
         t0 = time.monotonic()
         with open(out or os.devnull, "w") as o:
-            rc = subprocess.run(["/usr/bin/time", "-v", "-o", tf.name] + list(argv),
-                                cwd=cwd, stdout=o, stderr=subprocess.STDOUT).returncode
+            p = subprocess.Popen(["/usr/bin/time", "-v", "-o", tf.name] + list(argv), cwd=cwd,
+                                 stdout=o, stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                rc = p.wait(timeout=TIMEOUT)
+            except subprocess.TimeoutExpired:     # a hung peer must not stop the run
+                os.killpg(p.pid, 9)
+                p.wait()
+                rc = 124
         wall = time.monotonic() - t0
         t = tf.read()
 
@@ -183,6 +190,9 @@ def binary_info(path):
     """Which binary was measured: its path and the commit of the tree it was built from."""
     if not os.access(path, os.X_OK):
         return {"path": path, "built": False}
+    name = os.path.basename(path).upper()
+    if os.environ.get(name + "_COMMIT"):      # a copied binary: say where it came from
+        return {"path": path, "built": True, "commit": os.environ[name + "_COMMIT"]}
     d = os.path.dirname(os.path.realpath(path))
     r = sh("git -C %s rev-parse --short HEAD" % d, check=False)
     return {"path": path, "built": True, "commit": r.stdout.strip() or None}

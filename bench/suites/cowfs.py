@@ -12,10 +12,12 @@ Workloads (time, lower is better):
   rand4k_warm            fio 4k random reads (psync) on a 256 MiB file: µs/IO
   first_write_1m/_100m   open a shared 1 MB / 100 MB file for writing, write
                          one byte, close: ms.  The file is a CoW link for
-                         cowfs and the overlays, a plain hard link for
-                         rofiles-fuse (it cannot rename over an immutable
-                         CoW link); "native" is the physical limit of a
-                         copy-up: copying the file, then the write.
+                         cowfs, fuse-overlayfs and unionfs-fuse, a plain
+                         hard link for kernel overlayfs (its copy-up of an
+                         immutable file fails with EPERM) and rofiles-fuse
+                         (it cannot rename over an immutable file);
+                         "native" is the physical limit of a copy-up:
+                         copying the file, then the write.
 """
 import json
 import os
@@ -30,6 +32,10 @@ import mounts as M  # noqa: E402
 
 GUESTS = ["bookworm-min1", "bookworm-full"]
 FIO_SECONDS = int(os.environ.get("FIO_SECONDS", "4"))
+# Tools that cannot copy up an immutable CoW link (seen here: kernel overlayfs
+# fails the open with EPERM, rofiles-fuse cannot rename over it); they are
+# given a plain hard link instead.
+PLAIN_LINK = ["overlayfs", "rofiles-fuse"]
 UNITS = {"rand4k_warm": "µs/IO", "first_write_1m": "ms", "first_write_100m": "ms"}
 
 
@@ -93,7 +99,8 @@ def copy_limit(src_file, scratch):
 
 def fio_us(path):
     r = B.sh("fio --name=r --filename=%s --rw=randread --bs=4k --size=256M --ioengine=psync "
-             "--runtime=%d --time_based --output-format=json" % (path, FIO_SECONDS))
+             "--runtime=%d --time_based --output-format=json" % (path, FIO_SECONDS),
+             timeout=FIO_SECONDS + 120)
     iops = json.loads(r.stdout)["jobs"][0]["read"]["iops"]
     return 1e6 / iops if iops else None
 
@@ -131,7 +138,7 @@ def run_tool(tool, p, src, scratch, tarball):
             elif tool not in M.COPYUP:
                 out[key] = "no copy-up"
             else:
-                f = ("hl" if tool == "rofiles-fuse" else "cow") + name
+                f = ("hl" if tool in PLAIN_LINK else "cow") + name
                 out[key] = first_write(os.path.join(p, "bench", f))
         except OSError as e:
             out[key] = "failed (%s)" % (os.strerror(e.errno) if e.errno else e)
@@ -191,7 +198,9 @@ def main():
         "cowfs": B.binary_info(B.COWFS), "vunify": B.binary_info(B.VUNIFY),
         "tree_entries": entries,
         "note": "Tree: %s (%d entries). first_write: the native column is the cost of copying "
-                "the file (the floor of any copy-up); bindfs and passthrough_ll write in place."
+                "the file (the floor of any copy-up); bindfs and passthrough_ll write in place; "
+                "kernel overlayfs and rofiles-fuse are given a plain hard link, since they "
+                "fail on an immutable CoW link (EPERM)."
                 % (" + ".join(GUESTS), entries),
         "versions": {p: B.pkg_version(p) for p in ("bindfs", "fuse-overlayfs", "unionfs-fuse",
                                                    "ostree", "libfuse3-dev", "fio")}})

@@ -91,6 +91,29 @@ def changed_meta(before):
     return {"paths": len(paths), "by_kind": kinds, "examples": sorted(paths)[:8]}
 
 
+def private_files(guest_dir, top=10):
+    """The largest regular files of a guest that share their data with no other
+    guest (each inode once), with a hint why."""
+    seen = {}
+    for p, st in B.walk_files(guest_dir):
+        if (st.st_mode & 0o170000) == 0o100000:
+            e = seen.setdefault(st.st_ino, [0, st.st_nlink, st.st_blocks, p])
+            e[0] += 1
+    rows = []
+    for paths, nlink, blocks, p in seen.values():
+        cow = True
+        try:
+            os.getxattr(p, "trusted.cowlink", follow_symlinks=False)
+        except OSError:
+            cow = False
+        if paths >= nlink or (cow and paths == nlink - 1):
+            hint = ("hard-linked inside the guest (%d links)" % paths if paths > 1 and not cow
+                    else "CoW link, no other guest" if cow else "not linked")
+            rows.append({"path": os.path.relpath(p, guest_dir), "kib": blocks // 2, "why": hint})
+    rows.sort(key=lambda r: -r["kib"])
+    return rows[:top]
+
+
 def floor_kib(guest_dir):
     """Blocks a guest cannot share: directories (and any non-regular inode)."""
     b = 0
@@ -134,6 +157,8 @@ def main():
             audit = B.sh("%s audit --json -b %s" % (B.VUNIFY, pool)).stdout
             row["audit"] = __import__("json").loads(audit)
             row["floor_kib"] = [floor_kib(os.path.join(pool, g)) for g in guests]
+        if name.startswith("vunify"):
+            row["private_min2"] = private_files(os.path.join(pool, "bookworm-min2"))
         rows.append(row)
         B.log("footprint: %s total %d KiB, marginal %s, metadata changed on %d paths"
               % (name, row["total_kib"], row["marginal_kib"], row["metadata_changed"]["paths"]))
