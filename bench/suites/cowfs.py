@@ -98,7 +98,7 @@ def copy_limit(src_file, scratch):
 
 
 def fio_us(path):
-    r = B.sh("fio --name=r --filename=%s --rw=randread --bs=4k --size=256M --ioengine=psync "
+    r = B.sh("fio --name=r --filename=%s --rw=randread --bs=4k --size=256M --ioengine=psync --invalidate=0 "
              "--runtime=%d --time_based --output-format=json" % (path, FIO_SECONDS),
              timeout=FIO_SECONDS + 120)
     iops = json.loads(r.stdout)["jobs"][0]["read"]["iops"]

@@ -9,8 +9,9 @@ private "package" of five small files, and one of ten shared "packages" of
   marginal_kib   what guest N adds to the disk: blocks of its inodes that no
                  other guest shares (non-regular inodes, files with nlink 1,
                  CoW links whose only other link is the pool's object)
-Every STRIDE guests: du -s of the whole pool, and a whole-pool rerun
-(`vunify unify POOL`, the nightly case at N guests).
+Every STRIDE guests: du -s of the whole pool, a whole-pool rerun
+(`vunify unify POOL`, the nightly case at N guests) and, right after it, a
+warm stat walk of the pool (`find -printf`), its limit.
 Copies are made ahead in batches of BATCH (two cp at once, outside the pool,
 not timed) and renamed into the pool one at a time.
 Environment: PACKING_GUESTS (default 300), PACKING_STRIDE (25).
@@ -127,16 +128,21 @@ def main():
             per.append(row)
             if n in (1, 2) or n % STRIDE == 0 or n == N_GUESTS:
                 r = B.timed([B.VUNIFY, "unify", "-q", pool])
+                walk = B.timed_sh("find %s -printf '%%s\\n' > /dev/null" % pool)
                 total = B.du_kib([pool])[0]
                 pool_samples.append({"n": n, "pool_kib": total, "rerun_s": r["wall"],
-                                     "rerun_rss_kib": r["rss_kib"], "rc": r["rc"]})
-                B.log("packing: N=%d unify %.2fs marginal %d KiB pool %d KiB rerun %.2fs"
-                      % (n, row["unify_s"], row["marginal_kib"], total, r["wall"]))
+                                     "rerun_cpu_s": round(r["user"] + r["sys"], 3),
+                                     "rerun_rss_kib": r["rss_kib"], "rc": r["rc"],
+                                     "stat_walk_s": walk["wall"]})
+                B.log("packing: N=%d unify %.2fs marginal %d KiB pool %d KiB rerun %.2fs "
+                      "(stat walk %.2fs)" % (n, row["unify_s"], row["marginal_kib"], total,
+                                             r["wall"], walk["wall"]))
+    B.write_results("packing", {"base": BASE + " without apt lists and caches", "base_kib": base_kib, "guests": N_GUESTS,
+                                "stride": STRIDE, "per_guest": per, "pool": pool_samples})
+    B.log("packing: removing the pool")
     B.rm_tree(staging)
     B.rm_tree(pool)
     B.rm_tree(template)
-    B.write_results("packing", {"base": BASE + " without apt lists and caches", "base_kib": base_kib, "guests": N_GUESTS,
-                                "stride": STRIDE, "per_guest": per, "pool": pool_samples})
 
 
 if __name__ == "__main__":
