@@ -47,32 +47,45 @@ int cowlink_set_immutable(int fd, bool on)
 	return 0;
 }
 
-int cowlink_with_mutable(int lockfd, int objfd, int (*op)(void *arg), void *arg)
+int cowlink_with_mutable_n(int lockfd, const int *fds, int n, int (*op)(void *arg), void *arg)
 {
-	bool was;
-	int r, r2;
+	bool was[COWLINK_MUTABLE_MAX] = { false };
+	int r = 0, r2, i;
 
+	if (n < 0 || n > COWLINK_MUTABLE_MAX)
+		return -EINVAL;
 	if (lockfd >= 0 && flock(lockfd, LOCK_EX) < 0)
 		return -errno;
-	r = cowlink_is_immutable(objfd, &was);
-	if (r < 0)
-		goto out;
-	if (was) {
-		r = cowlink_set_immutable(objfd, false);
+	/* The same inode may be passed twice (two names of one object): the
+	 * second sees the flag cleared already and leaves restoring to the
+	 * first. */
+	for (i = 0; i < n && r == 0; i++) {
+		if (fds[i] < 0)
+			continue;
+		r = cowlink_is_immutable(fds[i], &was[i]);
+		if (r == 0 && was[i])
+			r = cowlink_set_immutable(fds[i], false);
 		if (r < 0)
-			goto out;
+			was[i] = false;
 	}
-	r = op(arg);
-	if (was) {
-		r2 = cowlink_set_immutable(objfd, true);
+	if (r == 0)
+		r = op(arg);
+	for (i = n - 1; i >= 0; i--) {
+		if (!was[i])
+			continue;
+		r2 = cowlink_set_immutable(fds[i], true);
 		if (r == 0)
 			r = r2;
 	}
-out:
 	if (lockfd >= 0) {
 		int saved = errno;
 		flock(lockfd, LOCK_UN);
 		errno = saved;
 	}
 	return r;
+}
+
+int cowlink_with_mutable(int lockfd, int objfd, int (*op)(void *arg), void *arg)
+{
+	return cowlink_with_mutable_n(lockfd, &objfd, 1, op, arg);
 }
