@@ -10,6 +10,7 @@ command -v fusermount3 >/dev/null || skip "fusermount3 is not installed"
 cowfs_pool() {
 	local base
 	base=$(scratch_dir)
+	chmod 755 "$base"	# guest users must reach the mount below it
 	POOL=$base/pool
 	MNT=$base/mnt
 	mkdir -p "$MNT"

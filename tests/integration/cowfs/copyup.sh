@@ -85,14 +85,14 @@ getfattr -n user.sample "$A/usr/share-meta/acl" >/dev/null 2>&1 && fail "unexpec
 # ACL change
 setfacl -m u:1234:rwx "$A/usr/bin/stat"
 check_break usr/bin/stat "setfacl"
-getfacl -p "$A/usr/bin/stat" | grep -q '^user:1234:rwx' || fail "setfacl: ACL not on the copy"
-getfacl -p "$B/usr/bin/stat" | grep -q '^user:1234' && fail "setfacl: ACL leaked to guest2"
+getfacl -pn "$A/usr/bin/stat" | grep -q '^user:1234:rwx' || fail "setfacl: ACL not on the copy"
+getfacl -pn "$B/usr/bin/stat" | grep -q '^user:1234' && fail "setfacl: ACL leaked to guest2"
 
 # the copy of a file with an ACL keeps the ACL; with a capability keeps it
 echo >>"$A/usr/share-meta/acl"
 check_break usr/share-meta/acl "append to ACL file"
-assert_eq "$(getfacl -p "$B/usr/share-meta/acl" | grep -v '^#')" \
-	"$(getfacl -p "$A/usr/share-meta/acl" | grep -v '^#')" "ACL kept by copy-up"
+assert_eq "$(getfacl -pn "$B/usr/share-meta/acl" | grep -v '^#')" \
+	"$(getfacl -pn "$A/usr/share-meta/acl" | grep -v '^#')" "ACL kept by copy-up"
 # (a write clears capabilities natively too, so change an xattr instead)
 if getcap "$B/usr/share-meta/cap" | grep -q cap_net_raw; then
 	setfattr -n user.t -v 1 "$A/usr/share-meta/cap"
