@@ -70,6 +70,7 @@ struct cf_fs {
 	int drop_cache;		/* 0 none, 1 CoW links, 2 all files */
 	bool debug;
 	struct fuse_session *se;
+	struct fuse_conn_info_opts *conn_opts;	/* -o splice_*, readdirplus=... */
 
 	/* inode table */
 	pthread_mutex_t table_lock;

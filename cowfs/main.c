@@ -283,9 +283,14 @@ static int serve(struct cf_fs *fs, struct fuse_args *args, struct fuse_cmdline_o
 	struct fuse_loop_config *cfg;
 	int r = 1;
 
-	se = fuse_session_new(args, &cf_ops, sizeof(cf_ops), fs);
-	if (!se)
+	fs->conn_opts = fuse_parse_conn_info_opts(args);
+	if (!fs->conn_opts)
 		return 1;
+	se = fuse_session_new(args, &cf_ops, sizeof(cf_ops), fs);
+	if (!se) {
+		free(fs->conn_opts);
+		return 1;
+	}
 	fs->se = se;
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out_destroy;
@@ -308,6 +313,7 @@ out_signals:
 	fuse_remove_signal_handlers(se);
 out_destroy:
 	fuse_session_destroy(se);
+	free(fs->conn_opts);
 	return r ? 1 : 0;
 }
 

@@ -818,9 +818,14 @@ out:
 		close(fd);
 }
 
+static bool drops_cache(struct cf_fs *fs, struct cf_inode *in);
+
 static void cf_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)ino;
+	struct cf_fs *fs = FS(req);
+
+	if (!wants_write(fi->flags) && drops_cache(fs, cf_inode(fs, ino)))
+		posix_fadvise((int)fi->fh, 0, 0, POSIX_FADV_DONTNEED);
 	close((int)fi->fh);
 	fuse_reply_err(req, 0);
 }
@@ -850,6 +855,13 @@ static void cf_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
  * once served: the FUSE page cache of the shared nodeid already holds them,
  * and keeping the ext4 copy too would cost a second copy per file.
  */
+#define DROP_CHUNK ((off_t)2 << 20)
+
+static bool drops_cache(struct cf_fs *fs, struct cf_inode *in)
+{
+	return fs->drop_cache == 2 || (fs->drop_cache == 1 && atomic_load(&in->cow));
+}
+
 static void cf_serve_read(struct cf_fs *fs, fuse_req_t req, struct cf_inode *in, int fd,
 			  size_t size, off_t off)
 {
@@ -859,8 +871,19 @@ static void cf_serve_read(struct cf_fs *fs, fuse_req_t req, struct cf_inode *in,
 	buf.buf[0].fd = fd;
 	buf.buf[0].pos = off;
 	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
-	if (fs->drop_cache == 2 || (fs->drop_cache == 1 && atomic_load(&in->cow)))
-		posix_fadvise(fd, off, (off_t)size, POSIX_FADV_DONTNEED);
+	if (drops_cache(fs, in)) {
+		/* ext4 caches in large folios (up to 2 MiB) and DONTNEED drops
+		 * only folios wholly inside the range, so drop whole 2 MiB
+		 * chunks behind the read instead of exactly what was served;
+		 * release() drops the tail. */
+		off_t lo = (off & ~(DROP_CHUNK - 1)) - DROP_CHUNK;
+		off_t hi = (off + (off_t)size) & ~(DROP_CHUNK - 1);
+
+		if (lo < 0)
+			lo = 0;
+		if (hi > lo)
+			posix_fadvise(fd, lo, hi - lo, POSIX_FADV_DONTNEED);
+	}
 }
 
 static void cf_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -1253,7 +1276,6 @@ static void cf_init(void *userdata, struct fuse_conn_info *conn)
 			FUSE_CAP_DONT_MASK | FUSE_CAP_AUTO_INVAL_DATA | FUSE_CAP_ASYNC_READ |
 			FUSE_CAP_ATOMIC_O_TRUNC | FUSE_CAP_CACHE_SYMLINKS;
 
-	(void)fs;
 	conn->want |= want & conn->capable;
 	/* The kernel removes setuid/setgid on write and chown itself. */
 	conn->want &= ~(unsigned)(FUSE_CAP_HANDLE_KILLPRIV | FUSE_CAP_WRITEBACK_CACHE);
@@ -1263,6 +1285,9 @@ static void cf_init(void *userdata, struct fuse_conn_info *conn)
 	conn->max_readahead = 1u << 20;
 	conn->max_background = 64;
 	conn->congestion_threshold = 48;
+	/* The user's -o [no_]splice_*, readdirplus=, ... have the last word. */
+	if (fs->conn_opts)
+		fuse_apply_conn_info_opts(fs->conn_opts, conn);
 	if (!(conn->capable & FUSE_CAP_POSIX_ACL))
 		fuse_log(FUSE_LOG_WARNING, COWFS_PROG ": kernel without FUSE POSIX ACL support: "
 			 "ACLs are not enforced\n");
