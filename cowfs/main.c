@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <linux/fs.h>
 #include <linux/magic.h>
 #include <stddef.h>
@@ -314,7 +315,8 @@ out_signals:
 out_destroy:
 	fuse_session_destroy(se);
 	free(fs->conn_opts);
-	return r ? 1 : 0;
+	/* libfuse reports the signal that ended the loop: a clean stop. */
+	return (r == 0 || r == SIGTERM || r == SIGINT || r == SIGHUP) ? 0 : 1;
 }
 
 int main(int argc, char **argv)
