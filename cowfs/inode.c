@@ -183,6 +183,54 @@ static void lru_touch_locked(struct cf_fs *fs, struct cf_inode *in)
 	lru_insert_locked(fs, in);
 }
 
+/*
+ * An entry whose fd was evicted only has its handle.  If the inode number
+ * was freed and reused behind the mount meanwhile (vunify renames over
+ * files), that handle is stale while the name now resolves to the new file
+ * with the same number: reopen by name and take the new file's handle and
+ * fd, so the nodeid serves what the lookup found.  Entries with a cached fd
+ * pin their inode, whose number cannot be reused.
+ */
+static void refresh_handle(struct cf_fs *fs, struct cf_inode *in, int dirfd, const char *name)
+{
+	struct file_handle *fh;
+	struct stat st;
+	int fd;
+
+	if (in->pinned || in == &fs->root)
+		return;
+	pthread_mutex_lock(&fs->fd_lock);
+	fd = in->fd;
+	pthread_mutex_unlock(&fs->fd_lock);
+	if (fd >= 0)
+		return;
+	fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) < 0 || st.st_dev != in->dev || st.st_ino != in->ino ||
+	    !(fh = handle_of(fd))) {
+		close(fd);
+		return;
+	}
+	pthread_mutex_lock(&fs->fd_lock);
+	if (in->fd < 0) {
+		/* In place (every handle buffer has MAX_HANDLE_SZ bytes): a
+		 * thread reading it right now gets at worst a failing open. */
+		if (fh->handle_bytes != in->fh->handle_bytes || fh->handle_type != in->fh->handle_type ||
+		    memcmp(fh->f_handle, in->fh->f_handle, fh->handle_bytes) != 0)
+			memcpy(in->fh, fh, sizeof(*fh) + fh->handle_bytes);
+		in->fd = fd;
+		lru_insert_locked(fs, in);
+		fs->nfds++;
+		evict_locked(fs);
+		fd = -1;
+	}
+	pthread_mutex_unlock(&fs->fd_lock);
+	if (fd >= 0)
+		close(fd);
+	free(fh);
+}
+
 int cf_inode_get(struct cf_fs *fs, int dirfd, const char *name, const struct stat *st,
 		 int fdhint, struct cf_inode **out)
 {
@@ -196,6 +244,8 @@ int cf_inode_get(struct cf_fs *fs, int dirfd, const char *name, const struct sta
 		in->nlookup++;
 		pthread_mutex_unlock(&fs->table_lock);
 		*out = in;
+		if (fdhint < 0)
+			refresh_handle(fs, in, dirfd, name);
 		return 0;
 	}
 	pthread_mutex_unlock(&fs->table_lock);
