@@ -303,7 +303,9 @@ static int serve(struct cf_fs *fs, struct fuse_args *args, struct fuse_cmdline_o
 	} else {
 		cfg = fuse_loop_cfg_create();
 		fuse_loop_cfg_set_clone_fd(cfg, (unsigned)o->clone_fd);
-		fuse_loop_cfg_set_idle_threads(cfg, o->max_idle_threads);
+		/* unset is UINT_MAX, which libfuse 3.14 would log as invalid */
+		if (o->max_idle_threads <= 100000)
+			fuse_loop_cfg_set_idle_threads(cfg, o->max_idle_threads);
 		if (o->max_threads > 0 && o->max_threads <= 100000)
 			fuse_loop_cfg_set_max_threads(cfg, o->max_threads);
 		r = fuse_session_loop_mt(se, cfg);
