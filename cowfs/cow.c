@@ -27,6 +27,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -34,24 +35,54 @@
  * generous even under a sanitizer build, short enough to not linger. */
 #define PENDING_TTL_NS 1000000000L
 
-bool cf_is_cow(struct cf_fs *fs, struct cf_inode *in, int fd, bool immutable)
+#ifndef SYS_getxattrat
+#define SYS_getxattrat 464
+#endif
+
+struct cf_xattr_args {
+	uint64_t value;
+	uint32_t size;
+	uint32_t flags;
+};
+
+static int marker_valid(char *val, ssize_t n)
+{
+	if (n != COWLINK_HEX_LEN)
+		return 0;
+	val[n] = '\0';
+	return cowlink_hex_valid(val);
+}
+
+bool cf_is_cow(struct cf_fs *fs, struct cf_inode *in, int dirfd, const char *name, bool immutable)
 {
 	char proc[64], val[COWLINK_HEX_LEN + 8];
-	ssize_t n;
+	struct cf_xattr_args a = { (uintptr_t)val, sizeof(val) - 1, 0 };
+	ssize_t n = -1;
+	int fd;
 
-	(void)fs;
 	if (in->type != S_IFREG)
 		return false;
 	if (atomic_load(&in->cow))
 		return true;
-	if (!immutable || fd < 0)
+	if (!immutable)
 		return false;
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	n = getxattr(proc, COWLINK_XATTR, val, sizeof(val) - 1);
-	if (n != COWLINK_HEX_LEN)
-		return false;
-	val[n] = '\0';
-	if (!cowlink_hex_valid(val))
+	/* getxattrat (Linux 6.13) reads it by name, without the procfs walk
+	 * that an O_PATH fd needs. */
+	if (dirfd >= 0 && name) {
+		n = syscall(SYS_getxattrat, dirfd, name, AT_SYMLINK_NOFOLLOW, COWLINK_XATTR, &a,
+			    sizeof(a));
+		if (n < 0 && errno != ENOSYS)
+			return false;
+	}
+	if (n < 0) {
+		fd = cf_fd_get(fs, in);
+		if (fd < 0)
+			return false;
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		n = getxattr(proc, COWLINK_XATTR, val, sizeof(val) - 1);
+		cf_fd_put(fs, in);
+	}
+	if (!marker_valid(val, n))
 		return false;
 	atomic_store(&in->cow, true);
 	return true;

@@ -69,6 +69,7 @@ struct cf_fs {
 	unsigned fd_cache_max;
 	int drop_cache;		/* 0 none, 1 CoW links, 2 all files */
 	bool debug;
+	bool no_opendir;	/* the kernel lets us refuse OPENDIR */
 	struct fuse_session *se;
 	struct fuse_conn_info_opts *conn_opts;	/* -o splice_*, readdirplus=... */
 
@@ -119,8 +120,10 @@ void cf_fd_put(struct cf_fs *fs, struct cf_inode *in);
 int cf_open_inode(struct cf_fs *fs, struct cf_inode *in, int flags);
 
 /* cow.c */
-/* Is the file behind @fd / this statx a CoW link?  Updates in->cow. */
-bool cf_is_cow(struct cf_fs *fs, struct cf_inode *in, int fd, bool immutable);
+/* Is @in (named @name in @dirfd when known, else dirfd -1) a CoW link?
+ * @immutable: what statx said.  Updates in->cow (sticky). */
+bool cf_is_cow(struct cf_fs *fs, struct cf_inode *in, int dirfd, const char *name,
+	       bool immutable);
 void cf_pending_add(struct cf_fs *fs, pid_t tid, uint64_t nodeid);
 /* Consume a pending break of @tid matching @in; true if there was one. */
 bool cf_pending_take(struct cf_fs *fs, pid_t tid, struct cf_inode *in, bool cow);

@@ -184,59 +184,113 @@ static void lru_touch_locked(struct cf_fs *fs, struct cf_inode *in)
 }
 
 /*
- * An entry whose fd was evicted only has its handle.  If the inode number
+ * An entry without a cached fd only has its handle.  If the inode number
  * was freed and reused behind the mount meanwhile (vunify renames over
  * files), that handle is stale while the name now resolves to the new file
- * with the same number: reopen by name and take the new file's handle and
- * fd, so the nodeid serves what the lookup found.  Entries with a cached fd
- * pin their inode, whose number cannot be reused.
+ * with the same number: take the new file's handle, so the nodeid serves
+ * what the lookup found.  (An entry with a cached fd pins its inode, whose
+ * number cannot be reused.)  One name_to_handle_at per repeated lookup.
  */
 static void refresh_handle(struct cf_fs *fs, struct cf_inode *in, int dirfd, const char *name)
 {
-	struct file_handle *fh;
-	struct stat st;
-	int fd;
+	union {
+		struct file_handle fh;
+		char buf[sizeof(struct file_handle) + MAX_HANDLE_SZ];
+	} u;
+	int fd, mnt;
 
-	if (in->pinned || in == &fs->root)
+	if (in->pinned || in == &fs->root || !in->fh)
 		return;
 	pthread_mutex_lock(&fs->fd_lock);
 	fd = in->fd;
 	pthread_mutex_unlock(&fs->fd_lock);
 	if (fd >= 0)
 		return;
-	fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
+	u.fh.handle_bytes = MAX_HANDLE_SZ;
+	if (name_to_handle_at(dirfd, name, &u.fh, &mnt, 0) < 0)
 		return;
-	if (fstat(fd, &st) < 0 || st.st_dev != in->dev || st.st_ino != in->ino ||
-	    !(fh = handle_of(fd))) {
-		close(fd);
-		return;
-	}
 	pthread_mutex_lock(&fs->fd_lock);
-	if (in->fd < 0) {
-		/* In place (every handle buffer has MAX_HANDLE_SZ bytes): a
-		 * thread reading it right now gets at worst a failing open. */
-		if (fh->handle_bytes != in->fh->handle_bytes || fh->handle_type != in->fh->handle_type ||
-		    memcmp(fh->f_handle, in->fh->f_handle, fh->handle_bytes) != 0)
-			memcpy(in->fh, fh, sizeof(*fh) + fh->handle_bytes);
-		in->fd = fd;
-		lru_insert_locked(fs, in);
-		fs->nfds++;
-		evict_locked(fs);
-		fd = -1;
-	}
+	/* In place (every handle buffer has MAX_HANDLE_SZ bytes): a thread
+	 * reading it right now gets at worst a failing open. */
+	if (u.fh.handle_bytes != in->fh->handle_bytes || u.fh.handle_type != in->fh->handle_type ||
+	    memcmp(u.fh.f_handle, in->fh->f_handle, u.fh.handle_bytes) != 0)
+		memcpy(in->fh, &u.fh, sizeof(u.fh) + u.fh.handle_bytes);
 	pthread_mutex_unlock(&fs->fd_lock);
-	if (fd >= 0)
+}
+
+/*
+ * The cheap way in for a new inode of the pool's filesystem: its handle by
+ * name, and the name stat'ed again to be sure the handle is of the inode
+ * that is the key (the name may change under us).  No fd is opened; the
+ * first operation that needs one opens it from the handle.  -EAGAIN: the
+ * name changed; other errors: use open_new().
+ */
+static int handle_by_name(struct cf_inode *in, int dirfd, const char *name)
+{
+	struct stat st;
+	int mnt;
+
+	in->fh = malloc(sizeof(*in->fh) + MAX_HANDLE_SZ);
+	if (!in->fh)
+		return -ENOMEM;
+	in->fh->handle_bytes = MAX_HANDLE_SZ;
+	if (name_to_handle_at(dirfd, name, in->fh, &mnt, 0) < 0)
+		goto fail;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		goto fail;
+	if (st.st_dev != in->dev || st.st_ino != in->ino) {
+		free(in->fh);
+		in->fh = NULL;
+		return -EAGAIN;
+	}
+	return 0;
+fail:
+	free(in->fh);
+	in->fh = NULL;
+	return -1;
+}
+
+/* Open a new inode by name (or from @fdhint) and check it is still the one
+ * that was stat'ed; take its handle, or pin the fd when there is none. */
+static int open_new(struct cf_fs *fs, struct cf_inode *in, int dirfd, const char *name,
+		    int fdhint)
+{
+	struct stat fst;
+	int fd, r;
+
+	if (fdhint >= 0) {
+		/* Not dup(): a writable fd cached here would make vunify's read
+		 * lease fail on the file for as long as it stays cached. */
+		char proc[64];
+
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fdhint);
+		fd = open(proc, O_PATH | O_CLOEXEC);
+	} else {
+		fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	}
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &fst) < 0) {
+		r = -errno;
 		close(fd);
-	free(fh);
+		return r;
+	}
+	if (fst.st_dev != in->dev || fst.st_ino != in->ino) {
+		close(fd);
+		return -EAGAIN;
+	}
+	in->fd = fd;
+	if (in->dev == fs->pool_dev)
+		in->fh = handle_of(fd);
+	in->pinned = in->fh == NULL;
+	return 0;
 }
 
 int cf_inode_get(struct cf_fs *fs, int dirfd, const char *name, const struct stat *st,
 		 int fdhint, struct cf_inode **out)
 {
 	struct cf_inode *in, *old;
-	struct stat fst;
-	int fd, r;
+	int r;
 
 	pthread_mutex_lock(&fs->table_lock);
 	in = find_locked(fs, st->st_dev, st->st_ino);
@@ -250,48 +304,33 @@ int cf_inode_get(struct cf_fs *fs, int dirfd, const char *name, const struct sta
 	}
 	pthread_mutex_unlock(&fs->table_lock);
 
-	/* New inode: open it by name and check it is still the one that was
-	 * stat'ed, so that the handle and the key agree. */
-	if (fdhint >= 0) {
-		/* Not dup(): a writable fd cached here would make vunify's read
-		 * lease fail on the file for as long as it stays cached. */
-		char proc[64];
-
-		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fdhint);
-		fd = open(proc, O_PATH | O_CLOEXEC);
-	} else
-		fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &fst) < 0) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
-	if (fst.st_dev != st->st_dev || fst.st_ino != st->st_ino) {
-		close(fd);
-		return -EAGAIN;
-	}
 	in = calloc(1, sizeof(*in));
-	if (!in) {
-		close(fd);
+	if (!in)
 		return -ENOMEM;
-	}
 	in->dev = st->st_dev;
 	in->ino = st->st_ino;
 	in->type = st->st_mode & S_IFMT;
 	in->nlookup = 1;
-	in->fd = fd;
-	if (st->st_dev == fs->pool_dev)
-		in->fh = handle_of(fd);
-	in->pinned = in->fh == NULL;
-
+	in->fd = -1;
+	r = fdhint < 0 && st->st_dev == fs->pool_dev ? handle_by_name(in, dirfd, name) : -1;
+	if (r == -EAGAIN) {
+		free(in);
+		return r;
+	}
+	if (r < 0) {
+		r = open_new(fs, in, dirfd, name, fdhint);
+		if (r < 0) {
+			free(in);
+			return r;
+		}
+	}
 	pthread_mutex_lock(&fs->table_lock);
 	old = find_locked(fs, st->st_dev, st->st_ino);
 	if (old) {
 		old->nlookup++;
 		pthread_mutex_unlock(&fs->table_lock);
-		close(fd);
+		if (in->fd >= 0)
+			close(in->fd);
 		free(in->fh);
 		free(in);
 		*out = old;
@@ -303,7 +342,7 @@ int cf_inode_get(struct cf_fs *fs, int dirfd, const char *name, const struct sta
 	maybe_grow(fs);
 	pthread_mutex_unlock(&fs->table_lock);
 
-	if (!in->pinned) {
+	if (!in->pinned && in->fd >= 0) {
 		pthread_mutex_lock(&fs->fd_lock);
 		lru_insert_locked(fs, in);
 		fs->nfds++;
