@@ -100,7 +100,21 @@ static void drop_locked(struct cf_fs *fs, int i)
 	atomic_fetch_sub(&fs->npending, 1);
 }
 
-void cf_pending_add(struct cf_fs *fs, pid_t tid, uint64_t nodeid)
+static void pending_set(struct cf_fs *fs, pid_t tid, dev_t dev, ino_t ino, bool any, int err);
+
+void cf_pending_add(struct cf_fs *fs, pid_t tid, const struct cf_inode *in)
+{
+	pending_set(fs, tid, in ? in->dev : 0, in ? in->ino : 0, !in, 0);
+	cf_debug(fs, "pending break tid %d inode %llu\n", (int)tid,
+		 in ? (unsigned long long)in->ino : 0ull);
+}
+
+void cf_pending_fail(struct cf_fs *fs, pid_t tid, dev_t dev, ino_t ino, int err)
+{
+	pending_set(fs, tid, dev, ino, false, err);
+}
+
+static void pending_set(struct cf_fs *fs, pid_t tid, dev_t dev, ino_t ino, bool any, int err)
 {
 	struct timespec now;
 	int i, slot = -1;
@@ -120,20 +134,21 @@ void cf_pending_add(struct cf_fs *fs, pid_t tid, uint64_t nodeid)
 	else
 		atomic_fetch_add(&fs->npending, 1);
 	fs->pending[slot].tid = tid;
-	fs->pending[slot].nodeid = nodeid;
+	fs->pending[slot].dev = dev;
+	fs->pending[slot].ino = ino;
+	fs->pending[slot].any = any;
+	fs->pending[slot].err = err;
 	now.tv_nsec += PENDING_TTL_NS;
 	now.tv_sec += now.tv_nsec / 1000000000L;
 	now.tv_nsec %= 1000000000L;
 	fs->pending[slot].deadline = now;
 	pthread_mutex_unlock(&fs->pending_lock);
-	cf_debug(fs, "pending break tid %d nodeid %#llx\n", (int)tid, (unsigned long long)nodeid);
 }
 
-bool cf_pending_take(struct cf_fs *fs, pid_t tid, struct cf_inode *in, bool cow)
+int cf_pending_take(struct cf_fs *fs, pid_t tid, struct cf_inode *in, bool cow)
 {
 	struct timespec now;
-	bool found = false;
-	uint64_t id = cf_nodeid(fs, in);
+	int found = 0;
 
 	if (!cow || atomic_load(&fs->npending) == 0)
 		return false;
@@ -148,9 +163,9 @@ bool cf_pending_take(struct cf_fs *fs, pid_t tid, struct cf_inode *in, bool cow)
 			drop_locked(fs, i);
 			continue;
 		}
-		if (p->tid == tid && (p->nodeid == id || p->nodeid == 0)) {
+		if (p->tid == tid && (p->any || (p->dev == in->dev && p->ino == in->ino))) {
+			found = p->err ? p->err : 1;
 			drop_locked(fs, i);
-			found = true;
 		}
 	}
 	pthread_mutex_unlock(&fs->pending_lock);

@@ -51,7 +51,13 @@ struct cf_inode {
 
 struct cf_pending {
 	pid_t tid;
-	uint64_t nodeid;	/* inode to break; 0 = any CoW link (stale) */
+	/* The inode to break, by (dev, ino) rather than nodeid: the kernel
+	 * may forget a nodeid whose lookup failed and look the inode up anew
+	 * under another one.  any: whatever CoW link the walk finds. */
+	dev_t dev;
+	ino_t ino;
+	bool any;
+	int err;		/* copy-up failed: answer this (negative) */
 	struct timespec deadline;
 };
 
@@ -124,9 +130,16 @@ int cf_open_inode(struct cf_fs *fs, struct cf_inode *in, int flags);
  * @immutable: what statx said.  Updates in->cow (sticky). */
 bool cf_is_cow(struct cf_fs *fs, struct cf_inode *in, int dirfd, const char *name,
 	       bool immutable);
-void cf_pending_add(struct cf_fs *fs, pid_t tid, uint64_t nodeid);
-/* Consume a pending break of @tid matching @in; true if there was one. */
-bool cf_pending_take(struct cf_fs *fs, pid_t tid, struct cf_inode *in, bool cow);
+/* @in NULL: any CoW link the re-walk finds (a stale cached name). */
+void cf_pending_add(struct cf_fs *fs, pid_t tid, const struct cf_inode *in);
+/* A copy-up for (tid, nodeid) failed with @err: the thread's next lookup
+ * of it answers @err too (the kernel retries a failed revalidation with a
+ * plain lookup, which must not find the CoW link and let the retried
+ * operation fail ESTALE). */
+void cf_pending_fail(struct cf_fs *fs, pid_t tid, dev_t dev, ino_t ino, int err);
+/* Consume a pending break of @tid matching @in: 1 copy it up, 0 none,
+ * negative: a failed copy-up's error to answer. */
+int cf_pending_take(struct cf_fs *fs, pid_t tid, struct cf_inode *in, bool cow);
 void cf_pending_cancel(struct cf_fs *fs, pid_t tid);
 /* Copy up (dirfd, name) if it still is @expect (dev/ino).  0 also when
  * someone else did already. */

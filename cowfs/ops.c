@@ -135,7 +135,7 @@ static void break_later(fuse_req_t req, struct cf_inode *in)
 {
 	struct cf_fs *fs = FS(req);
 
-	cf_pending_add(fs, TID(req), cf_nodeid(fs, in));
+	cf_pending_add(fs, TID(req), in);
 	fuse_reply_err(req, ESTALE);
 }
 
@@ -162,13 +162,20 @@ retry:
 	if (r < 0)
 		return r;
 	cow = check_cow(fs, in, pfd, name, imm);
-	if (may_break && cf_pending_take(fs, TID(req), in, cow)) {
+	r = may_break ? cf_pending_take(fs, TID(req), in, cow) : 0;
+	if (r < 0) {		/* this thread's copy-up of it just failed */
+		cf_inode_forget(fs, in, 1);
+		return r;
+	}
+	if (r > 0) {
 		fuse_ino_t old = cf_nodeid(fs, in);
 
 		r = cf_copy_up(fs, pfd, name, &st);
 		cf_inode_forget(fs, in, 1);
-		if (r < 0)
+		if (r < 0) {
+			cf_pending_fail(fs, TID(req), st.st_dev, st.st_ino, r);
 			return r;
+		}
 		/* The shared inode lost a link and its ctime changed. */
 		fuse_lowlevel_notify_inval_inode(fs->se, old, -1, 0);
 		may_break = false;
@@ -713,7 +720,7 @@ static void cf_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * up again, and copy up whatever CoW link it finds there. */
 	if (wr && fstat(fd, &st) == 0 && st.st_nlink == 0 && !atomic_load(&in->unlinked_here)) {
 		close(fd);
-		cf_pending_add(fs, TID(req), 0);
+		cf_pending_add(fs, TID(req), NULL);
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
