@@ -75,6 +75,17 @@ assert_eq /etc/passwd "$(readlink "$D/sym")" "readlink"
 ln -s ../etc/hostname "$D/rel"
 assert_eq guest1 "$(cat "$D/rel")" "relative symlink inside the guest"
 
+# a guest symlink pointing at a host path: xattr requests on it act on the
+# symlink itself, never on the host file it names
+host=$(dirname "$POOL")/hostfile
+echo host >"$host"
+setfattr -n trusted.secret -v HOST "$host"
+ln -s "$host" "$D/evil"
+getfattr -h -m - -d "$D/evil" 2>/dev/null | grep -q secret && fail "host file's xattrs read through a guest symlink"
+setfattr -h -n trusted.pwn -v 1 "$D/evil" || true
+getfattr -m - -d "$host" 2>/dev/null | grep -q pwn && fail "xattr set on a host file through a guest symlink"
+assert_eq host "$(cat "$host")" "host file untouched"
+
 # fsync, sync, statfs
 dd if=/dev/zero of="$D/sync" bs=4k count=4 conv=fsync status=none || fail "fsync"
 df -P "$A" >/dev/null || fail "statfs"
