@@ -766,7 +766,6 @@ static void cf_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		/* O_CREAT on a name that exists as a CoW link (the kernel
 		 * thought it absent): we know the path, so copy it up here. */
 		struct stat st;
-		bool imm;
 		int cfd = open_if_cow(pfd, name);
 
 		if (cfd >= 0) {
@@ -774,12 +773,13 @@ static void cf_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 			close(cfd);
 			if (r == 0)
 				r = cf_copy_up(fs, pfd, name, &st);
-			if (r == 0 && (cr = creds_enter(req, true)) >= 0) {
+			if (r == 0)
+				r = cr = creds_enter(req, true);
+			if (r >= 0) {
 				fd = openat(pfd, name, flags & ~O_CREAT);
 				r = fd < 0 ? -errno : 0;
 				creds_leave(fs, cr);
 			}
-			(void)imm;
 		}
 	}
 	if (r == 0) {
