@@ -32,6 +32,7 @@
 #include "hashdb/identity.h"
 #include "hashdb/pool.h"
 #include "hashdb/statcache.h"
+#include "vunify/prehash.h"
 #include "vunify/vunify.h"
 #include "vunify/walk.h"
 
@@ -52,7 +53,7 @@ static const char *const skip_why[NSKIP] = {
 };
 
 struct stats {
-	uint64_t scanned, regular, hashed_files, hashed_bytes, cache_hits;
+	uint64_t scanned, regular, hashed_files, hashed_bytes, hashed_ahead, cache_hits;
 	uint64_t already, linked, new_objects, freed_bytes, repaired, cleaned;
 	uint64_t skipped[NSKIP];
 };
@@ -71,6 +72,7 @@ struct unify {
 	struct hashdb_statcache sc;
 	struct progress prog;
 	struct idset dry;
+	struct prehash *ph;	/* NULL: hash everything in the main thread */
 	const char *guest;
 	unsigned long tmpseq;
 };
@@ -128,29 +130,14 @@ static void skip(struct unify *u, const char *path, enum skip why, int err)
 			 skip_why[why]);
 }
 
-static int open_file(int dirfd, const char *name)
-{
-	int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
-	int fd = openat(dirfd, name, flags | O_NOATIME);
-
-	if (fd < 0 && errno == EPERM)
-		fd = openat(dirfd, name, flags);
-	return fd < 0 ? -errno : fd;
-}
-
 /* Open @name and make sure it is the regular file the walk saw. */
 static int open_checked(int dirfd, const char *name, const struct statx *stx, struct stat *st)
 {
-	int fd = open_file(dirfd, name);
+	int fd = walk_open_regular(dirfd, name, st);
 
 	if (fd < 0)
 		return fd;
-	if (fstat(fd, st) < 0) {
-		int r = -errno;
-		close(fd);
-		return r;
-	}
-	if (!S_ISREG(st->st_mode) || st->st_ino != stx->stx_ino ||
+	if (st->st_ino != stx->stx_ino ||
 	    st->st_dev != makedev(stx->stx_dev_major, stx->stx_dev_minor)) {
 		close(fd);
 		return -ESTALE;
@@ -344,9 +331,13 @@ static int identify(struct unify *u, struct candidate *c)
 		hashdb_sc_put(&u->sc, ce);
 		goto out;
 	}
-	r = hashdb_hash_fd(c->fd, &content, &bytes, 0);
-	if (r < 0)
-		return r;
+	if (u->ph && prehash_take(u->ph, c->e->depth, c->e->index, &c->st, &content, &bytes)) {
+		u->st.hashed_ahead++;
+	} else {
+		r = hashdb_hash_fd(c->fd, &content, &bytes, 0);
+		if (r < 0)
+			return r;
+	}
 	u->st.hashed_files++;
 	u->st.hashed_bytes += bytes;
 	r = cowlink_meta_read(c->fd, &c->meta);
@@ -627,9 +618,27 @@ static void on_walk_error(void *ctx, const char *path, int err, const char *what
 	msg_error("%s%s: %s: %s", esc(u->guest, 0), esc(path, 1), what, strerror(err));
 }
 
+static void on_dir_loaded(void *ctx, const struct walk_dir *d)
+{
+	struct unify *u = ctx;
+
+	if (u->ph)
+		prehash_dir_loaded(u->ph, d);
+}
+
+static void on_dir_done(void *ctx, size_t depth)
+{
+	struct unify *u = ctx;
+
+	if (u->ph)
+		prehash_dir_done(u->ph, depth);
+}
+
 static int unify_guest(struct unify *u, const char *name)
 {
-	struct walk_ops ops = { on_entry, on_walk_error, u, true };
+	struct walk_ops ops = { .entry = on_entry, .error = on_walk_error, .ctx = u,
+				.sort_by_inode = true, .dir_loaded = on_dir_loaded,
+				.dir_done = on_dir_done };
 	int fd = guest_open(u->pool, name), r;
 
 	u->guest = name;
@@ -646,7 +655,11 @@ static int unify_guest(struct unify *u, const char *name)
 	}
 	if (u->sc.state == HASHDB_SC_CORRUPT)
 		msg_error("%s: stat cache is damaged; ignored and rebuilt", esc(name, 0));
+	if (u->ph)
+		prehash_guest(u->ph, &u->sc, u->o->ignore_mtime);
 	r = walk_tree(fd, &ops);
+	if (u->ph)
+		prehash_guest_done(u->ph);
 	if (r < 0)
 		msg_error("%s: walk stopped: %s", esc(name, 0), strerror(-r));
 	if (!u->o->dry_run) {
@@ -667,12 +680,13 @@ static void print_json(const struct unify *u, size_t nguests, uint64_t ms)
 	const struct stats *s = &u->st;
 
 	printf("{\"dry_run\":%s,\"guests\":%zu,\"scanned\":%" PRIu64 ",\"regular\":%" PRIu64
-	       ",\"hashed_files\":%" PRIu64 ",\"hashed_bytes\":%" PRIu64 ",\"cache_hits\":%" PRIu64
+	       ",\"hashed_files\":%" PRIu64 ",\"hashed_bytes\":%" PRIu64 ",\"hashed_ahead\":%" PRIu64
+	       ",\"cache_hits\":%" PRIu64
 	       ",\"already\":%" PRIu64 ",\"linked\":%" PRIu64 ",\"new_objects\":%" PRIu64
 	       ",\"freed_bytes\":%" PRIu64 ",\"repaired\":%" PRIu64 ",\"cleaned\":%" PRIu64
 	       ",\"skipped\":{",
 	       u->o->dry_run ? "true" : "false", nguests, s->scanned, s->regular, s->hashed_files,
-	       s->hashed_bytes, s->cache_hits, s->already, s->linked, s->new_objects,
+	       s->hashed_bytes, s->hashed_ahead, s->cache_hits, s->already, s->linked, s->new_objects,
 	       s->freed_bytes, s->repaired, s->cleaned);
 	for (int i = 0; i < NSKIP; i++)
 		printf("%s\"%s\":%" PRIu64, i ? "," : "", skip_names[i], s->skipped[i]);
@@ -792,6 +806,8 @@ int cmd_unify(int argc, char **argv)
 		rc = EXIT_USAGE;
 		goto out;
 	}
+	if (prehash_start(&u.ph) < 0)
+		u.ph = NULL;	/* only slower */
 	for (size_t i = 0; i < g.n; i++) {
 		r = unify_guest(&u, g.names[i]);
 		if (r < 0)
@@ -807,6 +823,7 @@ int cmd_unify(int argc, char **argv)
 	else if (u.st.skipped[SK_ERROR] || u.st.skipped[SK_COLLISION])
 		rc = EXIT_TROUBLE;
 out:
+	prehash_stop(u.ph);
 	guests_free(&g);
 	free(u.dry.slots);
 	hashdb_pool_close(&pool);
