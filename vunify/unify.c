@@ -528,16 +528,18 @@ out:
 }
 
 /* A file with the immutable flag or several links: ours already, ours to
- * repair, or somebody else's to leave alone. */
-static void handle_linked(struct unify *u, const struct walk_entry *e, bool immutable)
+ * repair, or somebody else's to leave alone.  Returns true for a guest's own
+ * hard link that --hardlinks asks to unify like any file. */
+static bool handle_linked(struct unify *u, const struct walk_entry *e, bool immutable)
 {
+	bool unify_it = false;
 	char hex[COWLINK_HEX_LEN + 1];
 	struct stat st;
 	int fd = open_checked(e->dirfd, e->name, e->stx, &st), gen;
 
 	if (fd < 0) {
 		skip(u, e->path, fd == -ESTALE || fd == -ENOENT ? SK_CHANGED : SK_ERROR, -fd);
-		return;
+		return false;
 	}
 	gen = recognise(u, fd, &st, hex);
 	if (gen >= 0 && immutable) {
@@ -551,10 +553,13 @@ static void handle_linked(struct unify *u, const struct walk_entry *e, bool immu
 			u->st.already++;
 	} else if (gen != -ENODATA && gen != -ENOENT) {
 		skip(u, e->path, SK_ERROR, -gen);
+	} else if (!immutable && u->o->hardlinks) {
+		unify_it = true;
 	} else {
 		skip(u, e->path, immutable ? SK_FLAGGED : SK_HARDLINKED, 0);
 	}
 	close(fd);
+	return unify_it;
 }
 
 static int on_entry(void *ctx, const struct walk_entry *e)
@@ -589,10 +594,8 @@ static int on_entry(void *ctx, const struct walk_entry *e)
 		hashdb_sc_put(&u->sc, ce);
 		return WALK_CONTINUE;
 	}
-	if (stx_immutable(s) || s->stx_nlink > 1) {
-		handle_linked(u, e, stx_immutable(s));
+	if ((stx_immutable(s) || s->stx_nlink > 1) && !handle_linked(u, e, stx_immutable(s)))
 		return WALK_CONTINUE;
-	}
 	if (stx_append(s)) {
 		skip(u, e->path, SK_FLAGGED, 0);
 		return WALK_CONTINUE;
@@ -726,6 +729,7 @@ static void usage(FILE *f)
 	      "      --json             print the run's figures as one JSON object on stdout\n"
 	      "      --ignore-mtime     unify files that differ only in mtime\n"
 	      "      --include-empty    unify empty files too\n"
+	      "      --hardlinks        unify files the guest hard-linked itself too (see vunify(8))\n"
 	      "      --exclude-from FILE  read exclude rules from FILE (see vunify(8))\n"
 	      "  -v, --verbose          explain every skipped file\n"
 	      "  -q, --quiet            no summary, no progress\n"
@@ -739,6 +743,7 @@ int cmd_unify(int argc, char **argv)
 		{ "json", no_argument, NULL, 'J' },
 		{ "ignore-mtime", no_argument, NULL, 'M' },
 		{ "include-empty", no_argument, NULL, 'E' },
+		{ "hardlinks", no_argument, NULL, 'H' },
 		{ "exclude-from", required_argument, NULL, 'X' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -760,6 +765,7 @@ int cmd_unify(int argc, char **argv)
 		case 'J': o.json = true; break;
 		case 'M': o.ignore_mtime = true; break;
 		case 'E': o.include_empty = true; break;
+		case 'H': o.hardlinks = true; break;
 		case 'X':
 			if (exclude_load(&o.excludes, optarg, err, sizeof(err)) < 0) {
 				msg_error("%s", err);
