@@ -19,21 +19,30 @@ command -v strace >/dev/null || skip "strace not installed"
 d=$(scratch_dir)
 tmpl=$d/template
 "$SRCDIR/scripts/make-sample-guests" "$tmpl" 2 >/dev/null
-orig=$(guests_manifest "$tmpl")
+orig=$(guests_fast_manifest "$tmpl")
+# fast_manifest is what this test compares 60 times; make sure it sees what
+# lib.sh's manifest sees: a copy of the guests has the same manifest in both.
+cp -a "$tmpl" "$d/check"
+assert_same_manifest "$(guests_manifest "$tmpl")" "$(guests_manifest "$d/check")" "cp -a of the sample guests"
+assert_same_manifest "$orig" "$(guests_fast_manifest "$d/check")" "cp -a of the sample guests (fast manifest)"
+rm -rf "$d/check"
 TARGETS=(fsetxattr:1 fsetxattr:30 linkat:1 linkat:2 linkat:45 linkat:100 renameat:1 renameat:30
 	ioctl:4 ioctl:50 ioctl:150 ioctl:201 utimensat:1 utimensat:25)
 RANDOM_KILLS=${RANDOM_KILLS:-6}
 known=0
 
-mask_dir_mtime() { sed -E 's/^([^ ]+ directory\|[0-7]+\|[0-9]+\|[0-9]+\|[0-9]+\|)[^ ]+ [^ ]+ [^ ]+/\1-/'; }
-# check_manifest WHAT: strict, or differing only in directory mtimes (KNOWN).
+mask_dir_mtime() { sed -E 's/^([^\t]+\td\|[0-7]+\|[0-9]+\|[0-9]+\|[0-9]+\|)[0-9.]+/\1-/'; }
+# check_manifest WHAT [tmp-ok]: strict, or differing only in directory
+# mtimes (KNOWN).  With tmp-ok (right after a kill), a temporary link the
+# killed run left beside a path is allowed: by design the next run removes it.
 check_manifest() {
 	local now
-	now=$(guests_manifest "$p")
+	now=$(guests_fast_manifest "$p")
+	[ "${2:-}" = tmp-ok ] && now=$(echo "$now" | grep -v '^\(\./\)\?\(.*/\)\?\.cowlink~[0-9]*~[0-9a-f]*~tmp\b' || true)
 	[ "$now" = "$orig" ] && return 0
 	assert_same_manifest "$(echo "$orig" | mask_dir_mtime)" "$(echo "$now" | mask_dir_mtime)" "$1"
 	echo "KNOWN: $1: a directory mtime moved by a kill between rename and mtime reset:" >&2
-	diff <(echo "$orig") <(echo "$now") | grep '^>' | cut -c1-100 >&2
+	diff <(echo "$orig") <(echo "$now") | grep '^>' | cut -c1-100 >&2 || true
 	known=$((known + 1))
 }
 
@@ -71,7 +80,7 @@ for t in "${TARGETS[@]}"; do
 		"$VUNIFY" unify "$p" >/dev/null 2>"$d/killed.err" || RC=$?
 	[ "$RC" = 137 ] && killed=$((killed + 1))
 	[ "$RC" = 137 ] || [ "$RC" = 0 ] || fail "$t: unify under strace: exit code $RC ($(head -3 "$d/killed.err"))"
-	check_manifest "kill at $t"
+	check_manifest "kill at $t" tmp-ok
 	recover "kill at $t"
 done
 # Most targets lie inside the run: if they stopped being hit, the test
@@ -86,14 +95,14 @@ for ((i = 1; i <= RANDOM_KILLS; i++)); do
 	sleep "0.0$(printf %02d "$delay")"
 	kill -9 "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
-	check_manifest "random kill after ${delay} ms"
+	check_manifest "random kill after ${delay} ms" tmp-ok
 	# Kill the recovery run too, once, on top of the first kill's leftovers.
 	"$VUNIFY" unify -q "$p" &
 	pid=$!
 	sleep "0.00$((RANDOM % 10))"
 	kill -9 "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
-	check_manifest "second random kill"
+	check_manifest "second random kill" tmp-ok
 	recover "random kill after ${delay} ms"
 done
 echo "kill9: $killed targeted kills hit the run; $known KNOWN directory-mtime differences" >&2
