@@ -283,32 +283,37 @@ static int repair_object(struct unify *u, int fd, const char *hex, int gen, cons
 	return r;
 }
 
-/* A temporary link left by a killed run: remove it if it is a link of a
- * pool object; anything else of that name is the guest's own file. */
-static bool clean_leftover(struct unify *u, const struct walk_entry *e)
+/*
+ * A temporary name of a vunify or cowfs process that is gone (killed in the
+ * middle of an operation).  Whatever it holds is redundant: a link of a pool
+ * object, the old inode of a path that was already exchanged for its
+ * byte-identical object, or a half-made copy-up whose original is still in
+ * place.  Names of processes that still run are in use and left alone.
+ */
+static bool clean_leftover(struct unify *u, const struct walk_entry *e, pid_t pid)
 {
-	char hex[COWLINK_HEX_LEN + 1];
+	struct unlink_arg a = { e->dirfd, e->name };
 	struct stat st;
-	bool done = false;
-	int fd = open_checked(e->dirfd, e->name, e->stx, &st);
+	int fd, r = 0;
 
+	if (pid == getpid() || kill(pid, 0) == 0 || errno != ESRCH)
+		return false;
+	fd = open_checked(e->dirfd, e->name, e->stx, &st);
 	if (fd < 0)
 		return false;
-	if (recognise(u, fd, &st, hex) >= 0) {
-		struct unlink_arg a = { e->dirfd, e->name };
-
-		if (!u->o->dry_run) {
-			int r = cowlink_with_mutable(u->pool->flagfd, fd,
-						     unlink_op, &a);
-			if (r < 0)
-				msg_error("%s%s: cannot remove leftover: %s", esc(u->guest, 0),
-					  esc(e->path, 1), strerror(-r));
-		}
-		u->st.cleaned++;
-		done = true;
+	if (!u->o->dry_run) {
+		if (stx_immutable(e->stx))
+			r = cowlink_with_mutable(u->pool->flagfd, fd, unlink_op, &a);
+		else
+			r = unlink_op(&a);
 	}
+	if (r < 0)
+		msg_error("%s%s: cannot remove leftover of an interrupted run: %s",
+			  esc(u->guest, 0), esc(e->path, 1), strerror(-r));
+	else
+		u->st.cleaned++;
 	close(fd);
-	return done;
+	return r == 0;
 }
 
 /* ---- making CoW links ----------------------------------------------------- */
@@ -395,7 +400,7 @@ static int link_object(struct unify *u, struct candidate *c, int ofd)
 		return r;
 	if (fstat(e->dirfd, &d0) < 0)
 		return -errno;
-	r = hashdb_object_link_over(u->pool, ofd, e->dirfd, tmp, e->name);
+	r = hashdb_object_link_over(u->pool, ofd, e->dirfd, tmp, e->name, &c->st);
 	if (r < 0)
 		return r;
 	/* The rename moved the directory's mtime, which guests (make,
@@ -519,6 +524,8 @@ static void unify_file(struct unify *u, const struct walk_entry *e)
 	r = place(u, &c);
 	if (r == -EILSEQ)
 		skip(u, e->path, SK_COLLISION, 0);
+	else if (r == -ESTALE)
+		skip(u, e->path, SK_CHANGED, 0);
 	else if (r < 0)
 		skip(u, e->path, SK_ERROR, -r);
 unlease:
@@ -565,6 +572,7 @@ static int on_entry(void *ctx, const struct walk_entry *e)
 	const struct statx *s = e->stx;
 	const struct hashdb_sc_entry *ce;
 	bool is_dir = S_ISDIR(s->stx_mode);
+	pid_t pid;
 
 	u->st.scanned++;
 	progress_update(&u->prog, "%s: %" PRIu64 " entries, %" PRIu64 " MiB hashed, %" PRIu64
@@ -581,11 +589,12 @@ static int on_entry(void *ctx, const struct walk_entry *e)
 		return WALK_CONTINUE;
 	}
 	u->st.regular++;
-	if (cowlink_is_tmp_name(e->name) && clean_leftover(u, e))
+	if (cowlink_is_tmp_name(e->name, &pid) && clean_leftover(u, e, pid))
 		return WALK_CONTINUE;
 	ce = hashdb_sc_lookup(&u->sc, makedev(s->stx_dev_major, s->stx_dev_minor), s->stx_ino);
 	if (ce && (ce->flags & HASHDB_SC_OBJECT) && stx_immutable(s) && entry_matches_stx(ce, s)) {
 		u->st.already++;	/* unchanged CoW link: no I/O at all */
+		u->st.cache_hits++;
 		hashdb_sc_put(&u->sc, ce);
 		return WALK_CONTINUE;
 	}
