@@ -129,7 +129,7 @@ int hashdb_pool_clean_tmp(struct hashdb_pool *p)
 		return r;
 	}
 	while ((de = readdir(d)))
-		if (cowlink_is_tmp_name(de->d_name) && unlinkat(p->cachefd, de->d_name, 0) == 0)
+		if (cowlink_is_tmp_name(de->d_name, NULL) && unlinkat(p->cachefd, de->d_name, 0) == 0)
 			n++;
 	closedir(d);
 	return n;
