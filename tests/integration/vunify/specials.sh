@@ -48,8 +48,10 @@ assert_eq 0 "$(find "$p/.hashdb/objects" ! -type f ! -type d | wc -l)" "special 
 mkdir -p "$p/g3/run"
 (
 	for k in $(seq 1000); do
-		echo "f$k" > "$p/g3/run/.new" && mv -f "$p/g3/run/.new" "$p/g3/run/f$k" || true
-		mkfifo "$p/g3/run/.fifo" && mv -f "$p/g3/run/.fifo" "$p/g3/run/f$k" || true
+		# Temporary names of its own per k: unify may make one immutable
+		# (an object) before the racer's mv, which then fails.
+		echo "f$k" > "$p/g3/run/.new$k" && mv -f "$p/g3/run/.new$k" "$p/g3/run/f$k" || true
+		mkfifo "$p/g3/run/.fifo$k" && mv -f "$p/g3/run/.fifo$k" "$p/g3/run/f$k" || true
 	done
 ) 2>/dev/null &
 racer=$!
@@ -63,6 +65,7 @@ done
 wait $racer || true
 for k in $(seq 1000); do	# each name: the racer's fifo, or its file intact
 	f=$p/g3/run/f$k
-	[ -p "$f" ] || [ "$(cat "$f")" = "f$k" ] || fail "g3/run/f$k is neither the fifo nor its content"
+	[ -p "$f" ] || [ "$(cat "$f")" = "f$k" ] ||
+		fail "g3/run/f$k is neither the fifo nor its content: $(stat -c %F "$f" 2>&1) \"$(head -c 40 "$f" 2>&1)\""
 done
 exit 0
