@@ -808,6 +808,12 @@ int cmd_unify(int argc, char **argv)
 		rc = r == -EWOULDBLOCK ? EXIT_LOCKED : EXIT_FATAL;
 		goto out;
 	}
+	if (!o.dry_run) {
+		/* A stat cache a killed run was writing. */
+		int n = hashdb_pool_clean_tmp(&pool);
+		if (n > 0)
+			u.st.cleaned += (uint64_t)n;
+	}
 	if (guests_list(&pool, argv + optind + 1, argc - optind - 1, &g) < 0) {
 		rc = EXIT_USAGE;
 		goto out;
