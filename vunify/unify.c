@@ -32,6 +32,8 @@
 #include "hashdb/identity.h"
 #include "hashdb/pool.h"
 #include "hashdb/statcache.h"
+#include "vunify/config.h"
+#include "vunify/prometheus.h"
 #include "vunify/vunify.h"
 #include "vunify/walk.h"
 
@@ -551,9 +553,7 @@ static int on_entry(void *ctx, const struct walk_entry *e)
 	bool is_dir = S_ISDIR(s->stx_mode);
 
 	u->st.scanned++;
-	progress_update(&u->prog, "%s: %" PRIu64 " entries, %" PRIu64 " MiB hashed, %" PRIu64
-			" linked", esc(u->guest, 0), u->st.scanned, u->st.hashed_bytes >> 20,
-			u->st.linked);
+	progress_bar(&u->prog, u->guest, u->st.scanned, 0, u->st.hashed_bytes, 0);
 	if (u->o->excludes.n && exclude_match(&u->o->excludes, e->path, is_dir)) {
 		skip(u, e->path, SK_EXCLUDED, 0);
 		return is_dir ? WALK_SKIP_DIR : WALK_CONTINUE;
@@ -677,6 +677,44 @@ static void print_summary(const struct unify *u, size_t nguests, uint64_t ms)
 				skip_names[i], skip_why[i]);
 }
 
+/* node_exporter textfile metrics (vunify/prometheus.h). */
+static void write_metrics(const struct unify *u, const char *poolpath, size_t nguests, int rc,
+			  uint64_t ms)
+{
+	const struct stats *s = &u->st;
+	bool oom;
+	char *path = prom_path(u->o, "unify", poolpath, &oom);
+	struct prom p;
+	int r;
+
+	if (!path)
+		return;
+	r = prom_open(&p, path, poolpath);
+	if (r < 0) {
+		msg_error("%s: cannot write metrics: %s", esc(path, 0), strerror(-r));
+		free(path);
+		return;
+	}
+	prom_gauge(&p, "vunify_unify_guests", "guests walked", (double)nguests);
+	prom_gauge(&p, "vunify_unify_scanned_entries", "entries walked", (double)s->scanned);
+	prom_gauge(&p, "vunify_unify_regular_files", "regular files seen", (double)s->regular);
+	prom_gauge(&p, "vunify_unify_hashed_files", "files hashed", (double)s->hashed_files);
+	prom_gauge(&p, "vunify_unify_hashed_bytes", "bytes hashed", (double)s->hashed_bytes);
+	prom_gauge(&p, "vunify_unify_cache_hits", "stat cache hits", (double)s->cache_hits);
+	prom_gauge(&p, "vunify_unify_already_linked_files", "files that were CoW links already",
+		   (double)s->already);
+	prom_gauge(&p, "vunify_unify_linked_files", "files turned into CoW links", (double)s->linked);
+	prom_gauge(&p, "vunify_unify_new_objects", "objects added to the pool",
+		   (double)s->new_objects);
+	prom_gauge(&p, "vunify_unify_freed_bytes", "bytes freed", (double)s->freed_bytes);
+	prom_family(&p, "vunify_unify_skipped_files", "gauge", "files left alone, by reason");
+	for (int i = 0; i < NSKIP; i++)
+		prom_sample(&p, "vunify_unify_skipped_files", "reason", skip_names[i],
+			    (double)s->skipped[i]);
+	prom_finish(&p, "unify", rc, ms / 1000.0);
+	free(path);
+}
+
 /* ---- command line --------------------------------------------------------- */
 
 static void usage(FILE *f)
@@ -688,6 +726,8 @@ static void usage(FILE *f)
 	      "      --ignore-mtime     unify files that differ only in mtime\n"
 	      "      --include-empty    unify empty files too\n"
 	      "      --exclude-from FILE  read exclude rules from FILE (see vunify(8))\n"
+	      "      --prometheus FILE  write the run's metrics for node_exporter to FILE\n"
+	      "  -c, --config FILE      system configuration (default " VUNIFY_SYSCONF ")\n"
 	      "  -v, --verbose          explain every skipped file\n"
 	      "  -q, --quiet            no summary, no progress\n"
 	      "  -h, --help             show this help\n", f);
@@ -701,6 +741,8 @@ int cmd_unify(int argc, char **argv)
 		{ "ignore-mtime", no_argument, NULL, 'M' },
 		{ "include-empty", no_argument, NULL, 'E' },
 		{ "exclude-from", required_argument, NULL, 'X' },
+		{ "prometheus", required_argument, NULL, 'P' },
+		{ "config", required_argument, NULL, 'c' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -715,7 +757,7 @@ int cmd_unify(int argc, char **argv)
 	pid_t holder;
 	int c, r, rc = EXIT_OK;
 
-	while ((c = getopt_long(argc, argv, "+nvqh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+nc:vqh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n': o.dry_run = true; break;
 		case 'J': o.json = true; break;
@@ -728,6 +770,8 @@ int cmd_unify(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			break;
+		case 'P': o.prometheus = optarg; break;
+		case 'c': o.config = optarg; break;
 		case 'v': o.verbose++; break;
 		case 'q': o.verbose = -1; break;
 		case 'h': usage(stdout); exclude_free(&o.excludes); return EXIT_OK;
@@ -763,6 +807,9 @@ int cmd_unify(int argc, char **argv)
 		rc = r == -EWOULDBLOCK ? EXIT_LOCKED : EXIT_FATAL;
 		goto out;
 	}
+	rc = config_apply(&o, &pool);
+	if (rc)
+		goto out;
 	if (guests_list(&pool, argv + optind + 1, argc - optind - 1, &g) < 0) {
 		rc = EXIT_USAGE;
 		goto out;
@@ -781,7 +828,9 @@ int cmd_unify(int argc, char **argv)
 		rc = EXIT_FATAL;
 	else if (u.st.skipped[SK_ERROR] || u.st.skipped[SK_COLLISION])
 		rc = EXIT_TROUBLE;
+	write_metrics(&u, argv[optind], g.n, rc, now_ms() - t0);
 out:
+	free(o.prometheus_dir);
 	guests_free(&g);
 	free(u.dry.slots);
 	hashdb_pool_close(&pool);
