@@ -86,6 +86,10 @@ static int parse_line(struct vconfig *c, char *line, bool system, char *why, siz
 		return -EINVAL;
 	}
 	if (!strcmp(key, "exclude")) {
+		if (!strcmp(val, "-") || !strcmp(val, "+")) {
+			snprintf(why, len, "exclude: a rule without a pattern");
+			return -EINVAL;
+		}
 		r = exclude_add(&c->excludes, val, why, len);
 		if (r == 0 && (!*val || *val == '#')) {
 			snprintf(why, len, "exclude: a rule without a pattern");
@@ -204,6 +208,15 @@ const char *config_system_path(const char *given)
 	return VUNIFY_SYSCONF;
 }
 
+/* The built-in path when nothing names another one: only that one may be
+ * missing (a file named by --config or $VUNIFY_CONFIG must exist). */
+static const char *default_path(const char *given)
+{
+	const char *env = getenv("VUNIFY_CONFIG");
+
+	return given || (env && *env) ? NULL : config_system_path(NULL);
+}
+
 /* POOL/.hashdb/config, opened through the pool's state fd. */
 static int load_pool_config(struct vconfig *c, struct hashdb_pool *p, char *err, size_t len)
 {
@@ -276,7 +289,7 @@ int config_apply(struct options *o, struct hashdb_pool *p)
 	config_init(&sys);
 	config_init(&pool);
 	/* The default file may be missing; one named explicitly must exist. */
-	r = config_load(&sys, path, true, path == o->config ? false : true, err, sizeof(err));
+	r = config_load(&sys, path, true, path == default_path(o->config), err, sizeof(err));
 	r = r ?: load_pool_config(&pool, p, err, sizeof(err));
 	r = r ?: merge(o, &pool, &sys);
 	if (r < 0) {
@@ -347,7 +360,7 @@ int cmd_config(int argc, char **argv)
 		char err[1024];
 
 		config_init(&sys);
-		r = config_load(&sys, path, true, path != o.config, err, sizeof(err));
+		r = config_load(&sys, path, true, path == default_path(o.config), err, sizeof(err));
 		if (r < 0)
 			msg_error("%s", err);
 		for (size_t i = 0; r == 0 && i < sys.npools; i++)
