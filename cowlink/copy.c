@@ -24,12 +24,31 @@ int cowlink_tmp_name(char *buf, size_t len)
 	return 0;
 }
 
-bool cowlink_is_tmp_name(const char *name)
+bool cowlink_is_tmp_name(const char *name, pid_t *pid)
 {
-	size_t n = strlen(name);
+	const char *p = name + strlen(COWLINK_TMP_PREFIX);
+	long v = 0;
+	int i;
 
-	return strncmp(name, COWLINK_TMP_PREFIX, strlen(COWLINK_TMP_PREFIX)) == 0 &&
-	       n > 4 && strcmp(name + n - 4, "~tmp") == 0;
+	if (strncmp(name, COWLINK_TMP_PREFIX, strlen(COWLINK_TMP_PREFIX)))
+		return false;
+	if (*p < '0' || *p > '9')
+		return false;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		v = v * 10 + (*p - '0');
+		if (v > 1 << 30)
+			return false;
+	}
+	if (*p++ != '~')
+		return false;
+	for (i = 0; i < 16; i++, p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+			return false;
+	if (strcmp(p, "~tmp"))
+		return false;
+	if (pid)
+		*pid = (pid_t)v;
+	return true;
 }
 
 static int copy_plain(int srcfd, int dstfd, off_t off, off_t size)

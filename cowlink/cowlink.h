@@ -114,7 +114,9 @@ int cowlink_copy_meta(int srcfd, int dstfd);
 /* Temporary names a CoW operation leaves beside a target while it works;
  * a later run removes leftovers that match. */
 #define COWLINK_TMP_PREFIX ".cowlink~"
+/* ".cowlink~PID~16 hex digits~tmp" */
 int cowlink_tmp_name(char *buf, size_t len);
-bool cowlink_is_tmp_name(const char *name);
+/* Is @name such a temporary name?  Its creator's pid goes to *pid. */
+bool cowlink_is_tmp_name(const char *name, pid_t *pid);
 
 #endif

@@ -33,7 +33,9 @@ int hashdb_pool_open(const char *path, bool create, struct hashdb_pool *p)
 
 	memset(p, 0, sizeof(*p));
 	p->dirfd = p->statefd = p->objfd = p->cachefd = p->lockfd = p->flagfd = -1;
-	p->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	/* The pool path comes from the operator, not from a guest: a symlink
+	 * to the real pool directory is fine. */
+	p->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (p->dirfd < 0)
 		return -errno;
 	if (fstat(p->dirfd, &st) < 0) {
@@ -172,26 +174,37 @@ int hashdb_object_adopt(struct hashdb_pool *p, int fd, const char *hex, unsigned
 struct link_arg {
 	int objfd, dirfd;
 	const char *tmp, *name;
+	const struct stat *want;
 };
 
 static int do_link_over(void *p)
 {
 	struct link_arg *a = p;
+	struct stat st;
 	int r;
 
 	if (linkat(a->objfd, "", a->dirfd, a->tmp, AT_EMPTY_PATH) < 0)
 		return -errno;
-	if (renameat(a->dirfd, a->tmp, a->dirfd, a->name) == 0)
-		return 0;
-	r = -errno;
+	if (renameat2(a->dirfd, a->tmp, a->dirfd, a->name, RENAME_EXCHANGE) < 0) {
+		r = -errno;
+		unlinkat(a->dirfd, a->tmp, 0);
+		return r;
+	}
+	/* @tmp now names what @name was. */
+	if (fstatat(a->dirfd, a->tmp, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    st.st_dev == a->want->st_dev && st.st_ino == a->want->st_ino)
+		return unlinkat(a->dirfd, a->tmp, 0) < 0 ? -errno : 0;
+	/* Replaced under us: give the name back to whoever put it there. */
+	if (renameat2(a->dirfd, a->tmp, a->dirfd, a->name, RENAME_EXCHANGE) < 0)
+		return -errno;
 	unlinkat(a->dirfd, a->tmp, 0);
-	return r;
+	return -ESTALE;
 }
 
 int hashdb_object_link_over(struct hashdb_pool *p, int objfd, int dirfd, const char *tmp,
-			    const char *name)
+			    const char *name, const struct stat *want)
 {
-	struct link_arg a = { objfd, dirfd, tmp, name };
+	struct link_arg a = { objfd, dirfd, tmp, name, want };
 
 	return cowlink_with_mutable(p->flagfd, objfd, do_link_over, &a);
 }

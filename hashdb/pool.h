@@ -53,12 +53,17 @@ int hashdb_object_find_ino(struct hashdb_pool *p, const char *hex, dev_t dev, in
 /* Make the open file @fd object (hex, gen): link it into objects/.
  * -EEXIST when that object exists already. */
 int hashdb_object_adopt(struct hashdb_pool *p, int fd, const char *hex, unsigned gen);
-/* Replace @name in @dirfd by a link of object @objfd: link it to the
- * temporary name @tmp beside it and rename that over @name (renaming a name
- * of an immutable inode fails too), with the object's immutable flag
- * cleared under the flag lock.  On failure @tmp is gone and @name is as it
- * was.  -EMLINK: the object is full. */
+/*
+ * Replace @name in @dirfd, which must still be the inode @want, by a link of
+ * object @objfd.  The object is linked to the temporary name @tmp beside it
+ * and exchanged with @name (RENAME_EXCHANGE), and only then is the old inode
+ * checked: if someone replaced @name since it was opened (a guest's
+ * "write new, rename over"), the exchange is undone and -ESTALE returned, so
+ * no name is ever lost.  Names of an immutable inode can't be renamed
+ * either, so this runs with the object's flag cleared under the flag lock.
+ * On failure @tmp is gone and @name is as it was.  -EMLINK: object full.
+ */
 int hashdb_object_link_over(struct hashdb_pool *p, int objfd, int dirfd, const char *tmp,
-			    const char *name);
+			    const char *name, const struct stat *want);
 
 #endif

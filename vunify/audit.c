@@ -158,7 +158,7 @@ static void on_error(void *ctx, const char *path, int err, const char *what)
 /* Walk one tree (a guest, or .hashdb) with its root counted too. */
 static int audit_tree(struct audit *a, int fd, const char *label)
 {
-	struct walk_ops ops = { on_entry, on_error, a, false };
+	struct walk_ops ops = { .entry = on_entry, .error = on_error, .ctx = a };
 	struct stat st;
 
 	a->label = label;

@@ -66,6 +66,7 @@ static void split_file(struct split *s, int dirfd, const char *name, const char 
 		       const struct statx *stx)
 {
 	char hex[COWLINK_HEX_LEN + 1];
+	struct stat st;
 	int fd, r;
 
 	if (s->counting) {
@@ -82,11 +83,12 @@ static void split_file(struct split *s, int dirfd, const char *name, const char 
 	}
 	progress_bar(&s->prog, "split", s->seen_files, s->total_files, s->seen_bytes,
 		     s->total_bytes);
-	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	/* Never opens anything but a regular file, whatever was swapped in. */
+	fd = walk_open_regular(dirfd, name, &st);
 	if (fd < 0) {
 		s->errors++;
 		msg_error("%s%s%s: cannot open: %s", esc(s->guest, 0), esc(s->prefix, 1),
-			  esc(path, 2), strerror(errno));
+			  esc(path, 2), strerror(-fd));
 		return;
 	}
 	r = cowlink_marker_get(fd, hex);
@@ -146,7 +148,7 @@ static void on_walk_error(void *ctx, const char *path, int err, const char *what
 /* Split what @path (inside the guest open as @gfd) names. */
 static void split_path(struct split *s, int gfd, const char *path)
 {
-	struct walk_ops ops = { on_entry, on_walk_error, s, true };
+	struct walk_ops ops = { .entry = on_entry, .error = on_walk_error, .ctx = s, .sort_by_inode = true };
 	char *dir = strdup(path), *base, *slash, *pfx = NULL;
 	const char *rel;
 	struct statx stx;

@@ -33,6 +33,7 @@
 #include "hashdb/pool.h"
 #include "hashdb/statcache.h"
 #include "vunify/config.h"
+#include "vunify/prehash.h"
 #include "vunify/prometheus.h"
 #include "vunify/vunify.h"
 #include "vunify/walk.h"
@@ -54,7 +55,7 @@ static const char *const skip_why[NSKIP] = {
 };
 
 struct stats {
-	uint64_t scanned, regular, hashed_files, hashed_bytes, cache_hits;
+	uint64_t scanned, regular, hashed_files, hashed_bytes, hashed_ahead, cache_hits;
 	uint64_t already, linked, new_objects, freed_bytes, repaired, cleaned;
 	uint64_t skipped[NSKIP];
 };
@@ -73,6 +74,7 @@ struct unify {
 	struct hashdb_statcache sc;
 	struct progress prog;
 	struct idset dry;
+	struct prehash *ph;	/* NULL: hash everything in the main thread */
 	const char *guest;
 	unsigned long tmpseq;
 };
@@ -130,29 +132,14 @@ static void skip(struct unify *u, const char *path, enum skip why, int err)
 			 skip_why[why]);
 }
 
-static int open_file(int dirfd, const char *name)
-{
-	int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
-	int fd = openat(dirfd, name, flags | O_NOATIME);
-
-	if (fd < 0 && errno == EPERM)
-		fd = openat(dirfd, name, flags);
-	return fd < 0 ? -errno : fd;
-}
-
 /* Open @name and make sure it is the regular file the walk saw. */
 static int open_checked(int dirfd, const char *name, const struct statx *stx, struct stat *st)
 {
-	int fd = open_file(dirfd, name);
+	int fd = walk_open_regular(dirfd, name, st);
 
 	if (fd < 0)
 		return fd;
-	if (fstat(fd, st) < 0) {
-		int r = -errno;
-		close(fd);
-		return r;
-	}
-	if (!S_ISREG(st->st_mode) || st->st_ino != stx->stx_ino ||
+	if (st->st_ino != stx->stx_ino ||
 	    st->st_dev != makedev(stx->stx_dev_major, stx->stx_dev_minor)) {
 		close(fd);
 		return -ESTALE;
@@ -285,32 +272,37 @@ static int repair_object(struct unify *u, int fd, const char *hex, int gen, cons
 	return r;
 }
 
-/* A temporary link left by a killed run: remove it if it is a link of a
- * pool object; anything else of that name is the guest's own file. */
-static bool clean_leftover(struct unify *u, const struct walk_entry *e)
+/*
+ * A temporary name of a vunify or cowfs process that is gone (killed in the
+ * middle of an operation).  Whatever it holds is redundant: a link of a pool
+ * object, the old inode of a path that was already exchanged for its
+ * byte-identical object, or a half-made copy-up whose original is still in
+ * place.  Names of processes that still run are in use and left alone.
+ */
+static bool clean_leftover(struct unify *u, const struct walk_entry *e, pid_t pid)
 {
-	char hex[COWLINK_HEX_LEN + 1];
+	struct unlink_arg a = { e->dirfd, e->name };
 	struct stat st;
-	bool done = false;
-	int fd = open_checked(e->dirfd, e->name, e->stx, &st);
+	int fd, r = 0;
 
+	if (pid == getpid() || kill(pid, 0) == 0 || errno != ESRCH)
+		return false;
+	fd = open_checked(e->dirfd, e->name, e->stx, &st);
 	if (fd < 0)
 		return false;
-	if (recognise(u, fd, &st, hex) >= 0) {
-		struct unlink_arg a = { e->dirfd, e->name };
-
-		if (!u->o->dry_run) {
-			int r = cowlink_with_mutable(u->pool->flagfd, fd,
-						     unlink_op, &a);
-			if (r < 0)
-				msg_error("%s%s: cannot remove leftover: %s", esc(u->guest, 0),
-					  esc(e->path, 1), strerror(-r));
-		}
-		u->st.cleaned++;
-		done = true;
+	if (!u->o->dry_run) {
+		if (stx_immutable(e->stx))
+			r = cowlink_with_mutable(u->pool->flagfd, fd, unlink_op, &a);
+		else
+			r = unlink_op(&a);
 	}
+	if (r < 0)
+		msg_error("%s%s: cannot remove leftover of an interrupted run: %s",
+			  esc(u->guest, 0), esc(e->path, 1), strerror(-r));
+	else
+		u->st.cleaned++;
 	close(fd);
-	return done;
+	return r == 0;
 }
 
 /* ---- making CoW links ----------------------------------------------------- */
@@ -341,9 +333,13 @@ static int identify(struct unify *u, struct candidate *c)
 		hashdb_sc_put(&u->sc, ce);
 		goto out;
 	}
-	r = hashdb_hash_fd(c->fd, &content, &bytes, 0);
-	if (r < 0)
-		return r;
+	if (u->ph && prehash_take(u->ph, c->e->depth, c->e->index, &c->st, &content, &bytes)) {
+		u->st.hashed_ahead++;
+	} else {
+		r = hashdb_hash_fd(c->fd, &content, &bytes, 0);
+		if (r < 0)
+			return r;
+	}
 	u->st.hashed_files++;
 	u->st.hashed_bytes += bytes;
 	r = cowlink_meta_read(c->fd, &c->meta);
@@ -389,12 +385,28 @@ static int same_as_object(struct unify *u, struct candidate *c, int ofd)
 static int link_object(struct unify *u, struct candidate *c, int ofd)
 {
 	const struct walk_entry *e = c->e;
+	struct stat d0, d1;
 	char tmp[64];
 	int r = cowlink_tmp_name(tmp, sizeof(tmp));
 
 	if (r < 0)
 		return r;
-	return hashdb_object_link_over(u->pool, ofd, e->dirfd, tmp, e->name);
+	if (fstat(e->dirfd, &d0) < 0)
+		return -errno;
+	r = hashdb_object_link_over(u->pool, ofd, e->dirfd, tmp, e->name, &c->st);
+	if (r < 0)
+		return r;
+	/* The rename moved the directory's mtime, which guests (make,
+	 * fontconfig, ldconfig caches) observe: put it back.  A guest that
+	 * changes the directory in the microseconds between is the one case
+	 * where its mtime is set back too (documented in docs/design.md). */
+	if (fstat(e->dirfd, &d1) == 0 && (d1.st_mtim.tv_sec != d0.st_mtim.tv_sec ||
+					  d1.st_mtim.tv_nsec != d0.st_mtim.tv_nsec)) {
+		struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, d0.st_mtim };
+
+		futimens(e->dirfd, ts);
+	}
+	return 0;
 }
 
 /* The file becomes object (hex, gen): marker, link into the pool, flag. */
@@ -505,6 +517,8 @@ static void unify_file(struct unify *u, const struct walk_entry *e)
 	r = place(u, &c);
 	if (r == -EILSEQ)
 		skip(u, e->path, SK_COLLISION, 0);
+	else if (r == -ESTALE)
+		skip(u, e->path, SK_CHANGED, 0);
 	else if (r < 0)
 		skip(u, e->path, SK_ERROR, -r);
 unlease:
@@ -516,16 +530,18 @@ out:
 }
 
 /* A file with the immutable flag or several links: ours already, ours to
- * repair, or somebody else's to leave alone. */
-static void handle_linked(struct unify *u, const struct walk_entry *e, bool immutable)
+ * repair, or somebody else's to leave alone.  Returns true for a guest's own
+ * hard link that --hardlinks asks to unify like any file. */
+static bool handle_linked(struct unify *u, const struct walk_entry *e, bool immutable)
 {
+	bool unify_it = false;
 	char hex[COWLINK_HEX_LEN + 1];
 	struct stat st;
 	int fd = open_checked(e->dirfd, e->name, e->stx, &st), gen;
 
 	if (fd < 0) {
 		skip(u, e->path, fd == -ESTALE || fd == -ENOENT ? SK_CHANGED : SK_ERROR, -fd);
-		return;
+		return false;
 	}
 	gen = recognise(u, fd, &st, hex);
 	if (gen >= 0 && immutable) {
@@ -539,10 +555,13 @@ static void handle_linked(struct unify *u, const struct walk_entry *e, bool immu
 			u->st.already++;
 	} else if (gen != -ENODATA && gen != -ENOENT) {
 		skip(u, e->path, SK_ERROR, -gen);
+	} else if (!immutable && u->o->hardlinks) {
+		unify_it = true;
 	} else {
 		skip(u, e->path, immutable ? SK_FLAGGED : SK_HARDLINKED, 0);
 	}
 	close(fd);
+	return unify_it;
 }
 
 static int on_entry(void *ctx, const struct walk_entry *e)
@@ -551,6 +570,7 @@ static int on_entry(void *ctx, const struct walk_entry *e)
 	const struct statx *s = e->stx;
 	const struct hashdb_sc_entry *ce;
 	bool is_dir = S_ISDIR(s->stx_mode);
+	pid_t pid;
 
 	u->st.scanned++;
 	progress_bar(&u->prog, u->guest, u->st.scanned, 0, u->st.hashed_bytes, 0);
@@ -565,18 +585,17 @@ static int on_entry(void *ctx, const struct walk_entry *e)
 		return WALK_CONTINUE;
 	}
 	u->st.regular++;
-	if (cowlink_is_tmp_name(e->name) && clean_leftover(u, e))
+	if (cowlink_is_tmp_name(e->name, &pid) && clean_leftover(u, e, pid))
 		return WALK_CONTINUE;
 	ce = hashdb_sc_lookup(&u->sc, makedev(s->stx_dev_major, s->stx_dev_minor), s->stx_ino);
 	if (ce && (ce->flags & HASHDB_SC_OBJECT) && stx_immutable(s) && entry_matches_stx(ce, s)) {
 		u->st.already++;	/* unchanged CoW link: no I/O at all */
+		u->st.cache_hits++;
 		hashdb_sc_put(&u->sc, ce);
 		return WALK_CONTINUE;
 	}
-	if (stx_immutable(s) || s->stx_nlink > 1) {
-		handle_linked(u, e, stx_immutable(s));
+	if ((stx_immutable(s) || s->stx_nlink > 1) && !handle_linked(u, e, stx_immutable(s)))
 		return WALK_CONTINUE;
-	}
 	if (stx_append(s)) {
 		skip(u, e->path, SK_FLAGGED, 0);
 		return WALK_CONTINUE;
@@ -602,9 +621,27 @@ static void on_walk_error(void *ctx, const char *path, int err, const char *what
 	msg_error("%s%s: %s: %s", esc(u->guest, 0), esc(path, 1), what, strerror(err));
 }
 
+static void on_dir_loaded(void *ctx, const struct walk_dir *d)
+{
+	struct unify *u = ctx;
+
+	if (u->ph)
+		prehash_dir_loaded(u->ph, d);
+}
+
+static void on_dir_done(void *ctx, size_t depth)
+{
+	struct unify *u = ctx;
+
+	if (u->ph)
+		prehash_dir_done(u->ph, depth);
+}
+
 static int unify_guest(struct unify *u, const char *name)
 {
-	struct walk_ops ops = { on_entry, on_walk_error, u, true };
+	struct walk_ops ops = { .entry = on_entry, .error = on_walk_error, .ctx = u,
+				.sort_by_inode = true, .dir_loaded = on_dir_loaded,
+				.dir_done = on_dir_done };
 	int fd = guest_open(u->pool, name), r;
 
 	u->guest = name;
@@ -621,7 +658,11 @@ static int unify_guest(struct unify *u, const char *name)
 	}
 	if (u->sc.state == HASHDB_SC_CORRUPT)
 		msg_error("%s: stat cache is damaged; ignored and rebuilt", esc(name, 0));
+	if (u->ph)
+		prehash_guest(u->ph, &u->sc, u->o->ignore_mtime);
 	r = walk_tree(fd, &ops);
+	if (u->ph)
+		prehash_guest_done(u->ph);
 	if (r < 0)
 		msg_error("%s: walk stopped: %s", esc(name, 0), strerror(-r));
 	if (!u->o->dry_run) {
@@ -642,12 +683,13 @@ static void print_json(const struct unify *u, size_t nguests, uint64_t ms)
 	const struct stats *s = &u->st;
 
 	printf("{\"dry_run\":%s,\"guests\":%zu,\"scanned\":%" PRIu64 ",\"regular\":%" PRIu64
-	       ",\"hashed_files\":%" PRIu64 ",\"hashed_bytes\":%" PRIu64 ",\"cache_hits\":%" PRIu64
+	       ",\"hashed_files\":%" PRIu64 ",\"hashed_bytes\":%" PRIu64 ",\"hashed_ahead\":%" PRIu64
+	       ",\"cache_hits\":%" PRIu64
 	       ",\"already\":%" PRIu64 ",\"linked\":%" PRIu64 ",\"new_objects\":%" PRIu64
 	       ",\"freed_bytes\":%" PRIu64 ",\"repaired\":%" PRIu64 ",\"cleaned\":%" PRIu64
 	       ",\"skipped\":{",
 	       u->o->dry_run ? "true" : "false", nguests, s->scanned, s->regular, s->hashed_files,
-	       s->hashed_bytes, s->cache_hits, s->already, s->linked, s->new_objects,
+	       s->hashed_bytes, s->hashed_ahead, s->cache_hits, s->already, s->linked, s->new_objects,
 	       s->freed_bytes, s->repaired, s->cleaned);
 	for (int i = 0; i < NSKIP; i++)
 		printf("%s\"%s\":%" PRIu64, i ? "," : "", skip_names[i], s->skipped[i]);
@@ -725,6 +767,7 @@ static void usage(FILE *f)
 	      "      --json             print the run's figures as one JSON object on stdout\n"
 	      "      --ignore-mtime     unify files that differ only in mtime\n"
 	      "      --include-empty    unify empty files too\n"
+	      "      --hardlinks        unify files the guest hard-linked itself too (see vunify(8))\n"
 	      "      --exclude-from FILE  read exclude rules from FILE (see vunify(8))\n"
 	      "      --prometheus FILE  write the run's metrics for node_exporter to FILE\n"
 	      "  -c, --config FILE      system configuration (default " VUNIFY_SYSCONF ")\n"
@@ -740,6 +783,7 @@ int cmd_unify(int argc, char **argv)
 		{ "json", no_argument, NULL, 'J' },
 		{ "ignore-mtime", no_argument, NULL, 'M' },
 		{ "include-empty", no_argument, NULL, 'E' },
+		{ "hardlinks", no_argument, NULL, 'H' },
 		{ "exclude-from", required_argument, NULL, 'X' },
 		{ "prometheus", required_argument, NULL, 'P' },
 		{ "config", required_argument, NULL, 'c' },
@@ -763,6 +807,7 @@ int cmd_unify(int argc, char **argv)
 		case 'J': o.json = true; break;
 		case 'M': o.ignore_mtime = true; break;
 		case 'E': o.include_empty = true; break;
+		case 'H': o.hardlinks = true; break;
 		case 'X':
 			if (exclude_load(&o.excludes, optarg, err, sizeof(err)) < 0) {
 				msg_error("%s", err);
@@ -814,6 +859,8 @@ int cmd_unify(int argc, char **argv)
 		rc = EXIT_USAGE;
 		goto out;
 	}
+	if (prehash_start(&u.ph) < 0)
+		u.ph = NULL;	/* only slower */
 	for (size_t i = 0; i < g.n; i++) {
 		r = unify_guest(&u, g.names[i]);
 		if (r < 0)
@@ -830,6 +877,7 @@ int cmd_unify(int argc, char **argv)
 		rc = EXIT_TROUBLE;
 	write_metrics(&u, argv[optind], g.n, rc, now_ms() - t0);
 out:
+	prehash_stop(u.ph);
 	free(o.prometheus_dir);
 	guests_free(&g);
 	free(u.dry.slots);

@@ -286,6 +286,7 @@ static void check_path(struct verify *v, const struct walk_entry *e)
 	const struct statx *s = e->stx;
 	struct objent *obj = NULL;
 	char marker[COWLINK_HEX_LEN + 1];
+	struct stat st;
 	int fd, r;
 
 	if (makedev(s->stx_dev_major, s->stx_dev_minor) == v->pool->dev)
@@ -305,8 +306,8 @@ static void check_path(struct verify *v, const struct walk_entry *e)
 			v->repair ? "; split into a private copy (holding the damaged content)" : "");
 		if (!v->repair)
 			return;
-		fd = openat(e->dirfd, e->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-		r = fd < 0 ? -errno : cowlink_copy_up(v->pool->flagfd, fd, e->dirfd, e->name, NULL);
+		fd = walk_open_regular(e->dirfd, e->name, &st);
+		r = fd < 0 ? fd : cowlink_copy_up(v->pool->flagfd, fd, e->dirfd, e->name, NULL);
 		if (fd >= 0)
 			close(fd);
 		if (r < 0) {
@@ -318,14 +319,13 @@ static void check_path(struct verify *v, const struct walk_entry *e)
 		}
 		return;
 	}
-	fd = openat(e->dirfd, e->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOATIME | O_CLOEXEC);
-	if (fd < 0 && errno == EPERM)
-		fd = openat(e->dirfd, e->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	/* Never opens anything but a regular file, whatever was swapped in. */
+	fd = walk_open_regular(e->dirfd, e->name, &st);
 	if (fd < 0) {
-		if (errno != ENOENT) {
+		if (fd != -ENOENT && fd != -ESTALE) {
 			v->c.errors++;
 			msg_error("%s%s: cannot open: %s", esc(v->guest, 0), esc(e->path, 1),
-				  strerror(errno));
+				  strerror(-fd));
 		}
 		return;
 	}
@@ -382,7 +382,7 @@ static void on_walk_error(void *ctx, const char *path, int err, const char *what
 
 static void verify_guest(struct verify *v, const char *name)
 {
-	struct walk_ops ops = { on_entry, on_walk_error, v, true };
+	struct walk_ops ops = { .entry = on_entry, .error = on_walk_error, .ctx = v, .sort_by_inode = true };
 	int fd = guest_open(v->pool, name), r;
 
 	v->guest = name;

@@ -21,7 +21,7 @@ enum {
 };
 
 struct options {
-	bool dry_run, json, ignore_mtime, include_empty;
+	bool dry_run, json, ignore_mtime, include_empty, hardlinks;
 	int verbose;		/* -1 quiet, 0 normal, 1+ verbose */
 	bool progress;		/* stderr is a terminal and not quiet */
 	struct exclude excludes;

@@ -75,7 +75,7 @@ manifest() {
 		if [ -f "$p" ] && [ ! -L "$p" ]; then h=$(sha256sum -- "$p" | cut -d" " -f1); fi
 		if [ -L "$p" ]; then h="-> $(readlink -- "$p")"; fi
 		printf '%q %s %s %s\n' "$p" "$t" "$h" \
-			"$(getfattr -h -d -m - -e hex -- "$p" 2>/dev/null | grep -v '^#' | grep -v '^trusted.cowlink=' | sort | tr '\n' ' ')"
+			"$(getfattr -h -d -m - -e hex -- "$p" 2>/dev/null | grep -Ev '^(#|$|trusted\.cowlink=)' | sort | tr '\n' ' ')"
 	done)
 }
 
