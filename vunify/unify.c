@@ -32,7 +32,9 @@
 #include "hashdb/identity.h"
 #include "hashdb/pool.h"
 #include "hashdb/statcache.h"
+#include "vunify/config.h"
 #include "vunify/prehash.h"
+#include "vunify/prometheus.h"
 #include "vunify/vunify.h"
 #include "vunify/walk.h"
 
@@ -571,9 +573,7 @@ static int on_entry(void *ctx, const struct walk_entry *e)
 	pid_t pid;
 
 	u->st.scanned++;
-	progress_update(&u->prog, "%s: %" PRIu64 " entries, %" PRIu64 " MiB hashed, %" PRIu64
-			" linked", esc(u->guest, 0), u->st.scanned, u->st.hashed_bytes >> 20,
-			u->st.linked);
+	progress_bar(&u->prog, u->guest, u->st.scanned, 0, u->st.hashed_bytes, 0);
 	if (u->o->excludes.n && exclude_match(&u->o->excludes, e->path, is_dir)) {
 		skip(u, e->path, SK_EXCLUDED, 0);
 		return is_dir ? WALK_SKIP_DIR : WALK_CONTINUE;
@@ -719,6 +719,44 @@ static void print_summary(const struct unify *u, size_t nguests, uint64_t ms)
 				skip_names[i], skip_why[i]);
 }
 
+/* node_exporter textfile metrics (vunify/prometheus.h). */
+static void write_metrics(const struct unify *u, const char *poolpath, size_t nguests, int rc,
+			  uint64_t ms)
+{
+	const struct stats *s = &u->st;
+	bool oom;
+	char *path = prom_path(u->o, "unify", poolpath, &oom);
+	struct prom p;
+	int r;
+
+	if (!path)
+		return;
+	r = prom_open(&p, path, poolpath);
+	if (r < 0) {
+		msg_error("%s: cannot write metrics: %s", esc(path, 0), strerror(-r));
+		free(path);
+		return;
+	}
+	prom_gauge(&p, "vunify_unify_guests", "guests walked", (double)nguests);
+	prom_gauge(&p, "vunify_unify_scanned_entries", "entries walked", (double)s->scanned);
+	prom_gauge(&p, "vunify_unify_regular_files", "regular files seen", (double)s->regular);
+	prom_gauge(&p, "vunify_unify_hashed_files", "files hashed", (double)s->hashed_files);
+	prom_gauge(&p, "vunify_unify_hashed_bytes", "bytes hashed", (double)s->hashed_bytes);
+	prom_gauge(&p, "vunify_unify_cache_hits", "stat cache hits", (double)s->cache_hits);
+	prom_gauge(&p, "vunify_unify_already_linked_files", "files that were CoW links already",
+		   (double)s->already);
+	prom_gauge(&p, "vunify_unify_linked_files", "files turned into CoW links", (double)s->linked);
+	prom_gauge(&p, "vunify_unify_new_objects", "objects added to the pool",
+		   (double)s->new_objects);
+	prom_gauge(&p, "vunify_unify_freed_bytes", "bytes freed", (double)s->freed_bytes);
+	prom_family(&p, "vunify_unify_skipped_files", "gauge", "files left alone, by reason");
+	for (int i = 0; i < NSKIP; i++)
+		prom_sample(&p, "vunify_unify_skipped_files", "reason", skip_names[i],
+			    (double)s->skipped[i]);
+	prom_finish(&p, "unify", rc, ms / 1000.0);
+	free(path);
+}
+
 /* ---- command line --------------------------------------------------------- */
 
 static void usage(FILE *f)
@@ -731,6 +769,8 @@ static void usage(FILE *f)
 	      "      --include-empty    unify empty files too\n"
 	      "      --hardlinks        unify files the guest hard-linked itself too (see vunify(8))\n"
 	      "      --exclude-from FILE  read exclude rules from FILE (see vunify(8))\n"
+	      "      --prometheus FILE  write the run's metrics for node_exporter to FILE\n"
+	      "  -c, --config FILE      system configuration (default " VUNIFY_SYSCONF ")\n"
 	      "  -v, --verbose          explain every skipped file\n"
 	      "  -q, --quiet            no summary, no progress\n"
 	      "  -h, --help             show this help\n", f);
@@ -745,6 +785,8 @@ int cmd_unify(int argc, char **argv)
 		{ "include-empty", no_argument, NULL, 'E' },
 		{ "hardlinks", no_argument, NULL, 'H' },
 		{ "exclude-from", required_argument, NULL, 'X' },
+		{ "prometheus", required_argument, NULL, 'P' },
+		{ "config", required_argument, NULL, 'c' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -759,7 +801,7 @@ int cmd_unify(int argc, char **argv)
 	pid_t holder;
 	int c, r, rc = EXIT_OK;
 
-	while ((c = getopt_long(argc, argv, "+nvqh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+nc:vqh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n': o.dry_run = true; break;
 		case 'J': o.json = true; break;
@@ -773,6 +815,8 @@ int cmd_unify(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			break;
+		case 'P': o.prometheus = optarg; break;
+		case 'c': o.config = optarg; break;
 		case 'v': o.verbose++; break;
 		case 'q': o.verbose = -1; break;
 		case 'h': usage(stdout); exclude_free(&o.excludes); return EXIT_OK;
@@ -814,6 +858,9 @@ int cmd_unify(int argc, char **argv)
 		if (n > 0)
 			u.st.cleaned += (uint64_t)n;
 	}
+	rc = config_apply(&o, &pool);
+	if (rc)
+		goto out;
 	if (guests_list(&pool, argv + optind + 1, argc - optind - 1, &g) < 0) {
 		rc = EXIT_USAGE;
 		goto out;
@@ -834,8 +881,10 @@ int cmd_unify(int argc, char **argv)
 		rc = EXIT_FATAL;
 	else if (u.st.skipped[SK_ERROR] || u.st.skipped[SK_COLLISION])
 		rc = EXIT_TROUBLE;
+	write_metrics(&u, argv[optind], g.n, rc, now_ms() - t0);
 out:
 	prehash_stop(u.ph);
+	free(o.prometheus_dir);
 	guests_free(&g);
 	free(u.dry.slots);
 	hashdb_pool_close(&pool);
