@@ -47,6 +47,40 @@ int cowlink_set_immutable(int fd, bool on)
 	return 0;
 }
 
+int cowlink_with_mutable(int lockfd, int objfd, int (*op)(void *arg), void *arg)
+{
+	int f = 0, r, r2;
+
+	if (lockfd >= 0 && flock(lockfd, LOCK_EX) < 0)
+		return -errno;
+	/* One GETFLAGS and two SETFLAGS: this runs for every link vunify makes. */
+	if (ioctl(objfd, FS_IOC_GETFLAGS, &f) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (f & FS_IMMUTABLE_FL) {
+		int clear = f & ~FS_IMMUTABLE_FL;
+
+		if (ioctl(objfd, FS_IOC_SETFLAGS, &clear) < 0) {
+			r = -errno;
+			goto out;
+		}
+	}
+	r = op(arg);
+	if ((f & FS_IMMUTABLE_FL) && ioctl(objfd, FS_IOC_SETFLAGS, &f) < 0) {
+		r2 = -errno;
+		if (r == 0)
+			r = r2;
+	}
+out:
+	if (lockfd >= 0) {
+		int saved = errno;
+		flock(lockfd, LOCK_UN);
+		errno = saved;
+	}
+	return r;
+}
+
 int cowlink_with_mutable_n(int lockfd, const int *fds, int n, int (*op)(void *arg), void *arg)
 {
 	bool was[COWLINK_MUTABLE_MAX] = { false };
@@ -83,9 +117,4 @@ int cowlink_with_mutable_n(int lockfd, const int *fds, int n, int (*op)(void *ar
 		errno = saved;
 	}
 	return r;
-}
-
-int cowlink_with_mutable(int lockfd, int objfd, int (*op)(void *arg), void *arg)
-{
-	return cowlink_with_mutable_n(lockfd, &objfd, 1, op, arg);
 }
