@@ -49,26 +49,68 @@ int cowlink_set_immutable(int fd, bool on)
 
 int cowlink_with_mutable(int lockfd, int objfd, int (*op)(void *arg), void *arg)
 {
-	bool was;
-	int r, r2;
+	int f = 0, r, r2;
 
 	if (lockfd >= 0 && flock(lockfd, LOCK_EX) < 0)
 		return -errno;
-	r = cowlink_is_immutable(objfd, &was);
-	if (r < 0)
+	/* One GETFLAGS and two SETFLAGS: this runs for every link vunify makes. */
+	if (ioctl(objfd, FS_IOC_GETFLAGS, &f) < 0) {
+		r = -errno;
 		goto out;
-	if (was) {
-		r = cowlink_set_immutable(objfd, false);
-		if (r < 0)
+	}
+	if (f & FS_IMMUTABLE_FL) {
+		int clear = f & ~FS_IMMUTABLE_FL;
+
+		if (ioctl(objfd, FS_IOC_SETFLAGS, &clear) < 0) {
+			r = -errno;
 			goto out;
+		}
 	}
 	r = op(arg);
-	if (was) {
-		r2 = cowlink_set_immutable(objfd, true);
+	if ((f & FS_IMMUTABLE_FL) && ioctl(objfd, FS_IOC_SETFLAGS, &f) < 0) {
+		r2 = -errno;
 		if (r == 0)
 			r = r2;
 	}
 out:
+	if (lockfd >= 0) {
+		int saved = errno;
+		flock(lockfd, LOCK_UN);
+		errno = saved;
+	}
+	return r;
+}
+
+int cowlink_with_mutable_n(int lockfd, const int *fds, int n, int (*op)(void *arg), void *arg)
+{
+	bool was[COWLINK_MUTABLE_MAX] = { false };
+	int r = 0, r2, i;
+
+	if (n < 0 || n > COWLINK_MUTABLE_MAX)
+		return -EINVAL;
+	if (lockfd >= 0 && flock(lockfd, LOCK_EX) < 0)
+		return -errno;
+	/* The same inode may be passed twice (two names of one object): the
+	 * second sees the flag cleared already and leaves restoring to the
+	 * first. */
+	for (i = 0; i < n && r == 0; i++) {
+		if (fds[i] < 0)
+			continue;
+		r = cowlink_is_immutable(fds[i], &was[i]);
+		if (r == 0 && was[i])
+			r = cowlink_set_immutable(fds[i], false);
+		if (r < 0)
+			was[i] = false;
+	}
+	if (r == 0)
+		r = op(arg);
+	for (i = n - 1; i >= 0; i--) {
+		if (!was[i])
+			continue;
+		r2 = cowlink_set_immutable(fds[i], true);
+		if (r == 0)
+			r = r2;
+	}
 	if (lockfd >= 0) {
 		int saved = errno;
 		flock(lockfd, LOCK_UN);
