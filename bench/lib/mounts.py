@@ -67,7 +67,9 @@ def mount(tool, src, scratch):
             "fuse-overlayfs": ["fuse-overlayfs", "-f", "-o",
                                "lowerdir=%s,upperdir=%s,workdir=%s" % (src, up, wk), mp],
             "unionfs-fuse": ["unionfs-fuse", "-f", "-o", "cow", "%s=RW:%s=RO" % (up, src), mp],
-            "rofiles-fuse": ["rofiles-fuse", "--copyup", src, mp, "-f"],
+            # FUSE mounts default to nodev,nosuid: a guest root needs its
+            # /dev/null (perl refuses to start without it)
+            "rofiles-fuse": ["rofiles-fuse", "--copyup", src, mp, "-f", "-o", "dev,suid"],
             "passthrough_ll": [os.path.join(B.BIN, "passthrough_ll"), "-f", "-o",
                                "source=" + src, mp],
         }[tool]

@@ -41,7 +41,7 @@ def cached_mib():
     return meminfo()["Cached"] / 1024.0
 
 
-def page_cache(src, sep, scratch, status):
+def page_cache(src, sep, scratch, status, copies):
     rows = []
 
     def measure(name, paths):
@@ -53,6 +53,7 @@ def page_cache(src, sep, scratch, status):
                 B.sh("cat '%s' > /dev/null" % p)
                 if i in samples:
                     samples[i].append(cached_mib() - c0)
+        copies[name] = [B.stats(samples[k])["median"] / FILE_MB for k in (1, 2, 10)]
         rows.append([name] + ["%.0f (%.0f–%.0f)" % (s["median"], s["min"], s["max"]) +
                               " = %.2f copies" % (s["median"] / FILE_MB)
                               for s in (B.stats(samples[k]) for k in (1, 2, 10))])
@@ -165,7 +166,8 @@ def main():
             B.sh("cp -a %s %s" % (big, os.path.join(d, "%s%02d" % (pre, i), "big")))
     os.unlink(big)
     B.sh("%s unify -q %s" % (B.VUNIFY, src))
-    tables = [page_cache(src, sep, scratch, status)]
+    copies = {}
+    tables = [page_cache(src, sep, scratch, status, copies)]
     B.rm_tree(src)
     B.rm_tree(sep)
     # B: N guest roots.
@@ -192,7 +194,7 @@ def main():
                    "columns": ["pool", "served by"] + ["N = %d" % n for n in NS], "rows": rows})
     B.write_results("sharing", {
         "cowfs": B.binary_info(B.COWFS), "vunify": B.binary_info(B.VUNIFY),
-        "tables": tables, "status": {t: s for t, s in status.items() if s},
+        "copies": copies, "tables": tables, "status": {t: s for t, s in status.items() if s},
         "note": "Page cache is `Cached` of /proc/meminfo after `drop_caches`; \"copies\" is "
                 "the growth divided by the file size (1 = the file is in memory once). In B, "
                 "*used* is the growth of MemTotal − MemFree (processes and page cache) from a "
