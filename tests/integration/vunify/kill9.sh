@@ -26,7 +26,8 @@ cp -a "$tmpl" "$d/check"
 assert_same_manifest "$(guests_manifest "$tmpl")" "$(guests_manifest "$d/check")" "cp -a of the sample guests"
 assert_same_manifest "$orig" "$(guests_fast_manifest "$d/check")" "cp -a of the sample guests (fast manifest)"
 rm -rf "$d/check"
-TARGETS=(fsetxattr:1 fsetxattr:30 linkat:1 linkat:2 linkat:45 linkat:100 renameat:1 renameat:30
+TARGETS=(fsetxattr:1 fsetxattr:30 linkat:1 linkat:2 linkat:45 linkat:100 renameat:1 renameat:3
+	renameat2:1 renameat2:25 unlinkat:1 unlinkat:25
 	ioctl:4 ioctl:50 ioctl:150 ioctl:201 utimensat:1 utimensat:25)
 RANDOM_KILLS=${RANDOM_KILLS:-6}
 known=0
@@ -76,7 +77,7 @@ for t in "${TARGETS[@]}"; do
 	sc=${t%:*} n=${t#*:}
 	fresh_pool
 	RC=0
-	strace -f -o /dev/null -e trace="$sc" -e inject="$sc:signal=SIGKILL:when=$n" \
+	traced strace -f -o /dev/null -e trace="$sc" -e inject="$sc:signal=SIGKILL:when=$n" \
 		"$VUNIFY" unify "$p" >/dev/null 2>"$d/killed.err" || RC=$?
 	[ "$RC" = 137 ] && killed=$((killed + 1))
 	[ "$RC" = 137 ] || [ "$RC" = 0 ] || fail "$t: unify under strace: exit code $RC ($(head -3 "$d/killed.err"))"
