@@ -49,22 +49,26 @@ int cowlink_set_immutable(int fd, bool on)
 
 int cowlink_with_mutable(int lockfd, int objfd, int (*op)(void *arg), void *arg)
 {
-	bool was;
-	int r, r2;
+	int f = 0, r, r2;
 
 	if (lockfd >= 0 && flock(lockfd, LOCK_EX) < 0)
 		return -errno;
-	r = cowlink_is_immutable(objfd, &was);
-	if (r < 0)
+	/* One GETFLAGS and two SETFLAGS: this runs for every link vunify makes. */
+	if (ioctl(objfd, FS_IOC_GETFLAGS, &f) < 0) {
+		r = -errno;
 		goto out;
-	if (was) {
-		r = cowlink_set_immutable(objfd, false);
-		if (r < 0)
+	}
+	if (f & FS_IMMUTABLE_FL) {
+		int clear = f & ~FS_IMMUTABLE_FL;
+
+		if (ioctl(objfd, FS_IOC_SETFLAGS, &clear) < 0) {
+			r = -errno;
 			goto out;
+		}
 	}
 	r = op(arg);
-	if (was) {
-		r2 = cowlink_set_immutable(objfd, true);
+	if ((f & FS_IMMUTABLE_FL) && ioctl(objfd, FS_IOC_SETFLAGS, &f) < 0) {
+		r2 = -errno;
 		if (r == 0)
 			r = r2;
 	}

@@ -19,12 +19,16 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "vunify/config.h"
+#include "vunify/prometheus.h"
 #include "vunify/vunify.h"
 #include "vunify/walk.h"
 
@@ -154,7 +158,7 @@ static void on_error(void *ctx, const char *path, int err, const char *what)
 /* Walk one tree (a guest, or .hashdb) with its root counted too. */
 static int audit_tree(struct audit *a, int fd, const char *label)
 {
-	struct walk_ops ops = { on_entry, on_error, a, false };
+	struct walk_ops ops = { .entry = on_entry, .error = on_error, .ctx = a };
 	struct stat st;
 
 	a->label = label;
@@ -217,12 +221,69 @@ static void json_usage(const struct usage *u)
 	       u->entries, u->files, u->apparent, u->allocated, u->private_, u->shared);
 }
 
+/* node_exporter textfile metrics (vunify/prometheus.h). */
+static void write_metrics(const struct options *o, const char *poolpath, const struct guests *g,
+			  const struct usage *per, const struct usage *state,
+			  const struct audit *a, int rc, uint64_t ms)
+{
+	static const struct {
+		const char *name, *help;
+		size_t off;
+	} cols[] = {
+		{ "entries", "names (directories, symlinks, specials included)",
+		  offsetof(struct usage, entries) },
+		{ "files", "regular files", offsetof(struct usage, files) },
+		{ "apparent_bytes", "st_size of every inode once (du -sb)",
+		  offsetof(struct usage, apparent) },
+		{ "allocated_bytes", "allocated bytes of every inode once (du -sB1)",
+		  offsetof(struct usage, allocated) },
+		{ "private_bytes", "allocated bytes no other guest shares",
+		  offsetof(struct usage, private_) },
+		{ "shared_bytes", "allocated bytes shared with other guests",
+		  offsetof(struct usage, shared) },
+	};
+	bool oom;
+	char *path = prom_path(o, "audit", poolpath, &oom), name[96], help[160];
+	struct prom p;
+	int r;
+
+	if (!path)
+		return;
+	r = prom_open(&p, path, poolpath);
+	if (r < 0) {
+		msg_error("%s: cannot write metrics: %s", esc(path, 0), strerror(-r));
+		free(path);
+		return;
+	}
+	for (size_t c = 0; c < sizeof(cols) / sizeof(cols[0]); c++) {
+		snprintf(name, sizeof(name), "vunify_audit_guest_%s", cols[c].name);
+		snprintf(help, sizeof(help), "per guest: %s", cols[c].help);
+		prom_family(&p, name, "gauge", help);
+		for (size_t i = 0; i < g->n; i++)
+			prom_sample(&p, name, "guest", g->names[i],
+				    (double)*(const uint64_t *)((const char *)&per[i] + cols[c].off));
+		prom_sample(&p, name, "guest", HASHDB_DIR,
+			    (double)*(const uint64_t *)((const char *)state + cols[c].off));
+	}
+	prom_gauge(&p, "vunify_audit_pool_guests", "guests in the pool", (double)g->n);
+	prom_gauge(&p, "vunify_audit_pool_objects", "objects in the pool", (double)a->objects);
+	prom_gauge(&p, "vunify_audit_pool_apparent_bytes", "st_size of every inode of the pool once",
+		   (double)a->pool_apparent);
+	prom_gauge(&p, "vunify_audit_pool_allocated_bytes",
+		   "allocated bytes of every inode of the pool once (du -sB1 POOL)",
+		   (double)a->pool_allocated);
+	prom_finish(&p, "audit", rc, ms / 1000.0);
+	free(path);
+}
+
 static void usage(FILE *f)
 {
 	fputs("Usage: vunify audit [OPTIONS] POOL [GUEST...]\n"
 	      "Show what each guest of POOL costs on disk, every inode counted once.\n\n"
 	      "      --json    print one JSON object on stdout\n"
 	      "  -b, --bytes   exact byte counts instead of KiB/MiB/GiB\n"
+	      "      --prometheus FILE  write the figures for node_exporter to FILE\n"
+	      "  -c, --config FILE  system configuration (default " VUNIFY_SYSCONF ")\n"
 	      "  -q, --quiet   no progress on a terminal\n"
 	      "  -h, --help    show this help\n", f);
 }
@@ -232,6 +293,8 @@ int cmd_audit(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'J' },
 		{ "bytes", no_argument, NULL, 'b' },
+		{ "prometheus", required_argument, NULL, 'P' },
+		{ "config", required_argument, NULL, 'c' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -242,12 +305,15 @@ int cmd_audit(int argc, char **argv)
 	struct guests g = { 0 };
 	struct usage *per = NULL, state = { 0 };
 	bool bytes = false;
+	uint64_t t0 = now_ms();
 	int c, r, rc = EXIT_OK;
 
-	while ((c = getopt_long(argc, argv, "+bqh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+bc:qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'J': o.json = true; break;
 		case 'b': bytes = true; break;
+		case 'P': o.prometheus = optarg; break;
+		case 'c': o.config = optarg; break;
 		case 'q': o.verbose = -1; break;
 		case 'h': usage(stdout); return EXIT_OK;
 		default: usage(stderr); return EXIT_USAGE;
@@ -263,6 +329,9 @@ int cmd_audit(int argc, char **argv)
 		msg_error("%s: cannot open pool: %s", esc(argv[optind], 0), strerror(-r));
 		return EXIT_FATAL;
 	}
+	rc = config_apply(&o, &pool);
+	if (rc)
+		goto out;
 	if (guests_list(&pool, argv + optind + 1, argc - optind - 1, &g) < 0) {
 		rc = EXIT_USAGE;
 		goto out;
@@ -336,7 +405,10 @@ int cmd_audit(int argc, char **argv)
 	}
 	if (a.errors)
 		rc = EXIT_TROUBLE;
+	write_metrics(&o, argv[optind], &g, per, &state, &a, rc, now_ms() - t0);
 out:
+	exclude_free(&o.excludes);
+	free(o.prometheus_dir);
 	free(per);
 	free(a.guest.s);
 	free(a.pool.s);

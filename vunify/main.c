@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "vunify/config.h"
 #include "vunify/vunify.h"
 
 static const struct command {
@@ -12,6 +13,10 @@ static const struct command {
 } commands[] = {
 	{ "unify", cmd_unify, "turn identical files of the guests into CoW links" },
 	{ "audit", cmd_audit, "show what each guest costs on disk" },
+	{ "gc", cmd_gc, "remove pool objects no guest uses any more" },
+	{ "verify", cmd_verify, "check every object and CoW link for bit rot or tampering" },
+	{ "split", cmd_split, "turn a guest's CoW links back into private files" },
+	{ "config", cmd_config, "check the configuration and show the settings in force" },
 };
 
 static void usage(FILE *f)

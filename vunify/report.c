@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <inttypes.h>
 
 void msg_error(const char *fmt, ...)
 {
@@ -145,4 +146,74 @@ void progress_done(struct progress *p)
 {
 	if (p->on && p->last_ms)
 		fputs("\r\033[K", stderr);
+}
+
+void fmt_duration(char *buf, size_t len, uint64_t s)
+{
+	if (s >= 3600)
+		snprintf(buf, len, "%" PRIu64 ":%02u:%02u", s / 3600, (unsigned)(s / 60 % 60),
+			 (unsigned)(s % 60));
+	else
+		snprintf(buf, len, "%u:%02u", (unsigned)(s / 60), (unsigned)(s % 60));
+}
+
+static void fmt_mib(char *buf, size_t len, uint64_t b)
+{
+	if (b >= (10ull << 30))
+		snprintf(buf, len, "%.1f GiB", b / 1073741824.0);
+	else
+		snprintf(buf, len, "%.1f MiB", b / 1048576.0);
+}
+
+void progress_bar(struct progress *p, const char *label, uint64_t files, uint64_t files_total,
+		  uint64_t bytes, uint64_t bytes_total)
+{
+	enum { WIDTH = 20 };
+	char b[32], bt[32], rate[32], eta[32] = "", bar[WIDTH + 3] = "";
+	uint64_t t, el;
+	double frac = -1, bps;
+
+	if (!p->on)
+		return;
+	t = now_ms();
+	if (!p->start_ms)
+		p->start_ms = t ? t : 1;
+	if (t - p->last_ms < 200)
+		return;
+	el = t - p->start_ms;
+	bps = el ? bytes * 1000.0 / el : 0;
+	/* Bytes are the better measure of work left when known: hashing time
+	 * goes with size, not with the number of files. */
+	if (bytes_total)
+		frac = (double)bytes / bytes_total;
+	else if (files_total)
+		frac = (double)files / files_total;
+	if (frac > 1)
+		frac = 1;
+	if (frac >= 0) {
+		int full = (int)(frac * WIDTH);
+
+		bar[0] = '[';
+		for (int i = 0; i < WIDTH; i++)
+			bar[i + 1] = i < full ? '#' : ' ';
+		bar[WIDTH + 1] = ']';
+		bar[WIDTH + 2] = '\0';
+		if (frac > 0.001 && el > 1000) {
+			char d[24];
+
+			fmt_duration(d, sizeof(d), (uint64_t)(el / 1000.0 * (1 - frac) / frac));
+			snprintf(eta, sizeof(eta), " ETA %s", d);
+		}
+	}
+	fmt_mib(b, sizeof(b), bytes);
+	fmt_mib(bt, sizeof(bt), bytes_total);
+	snprintf(rate, sizeof(rate), "%.1f MiB/s", bps / 1048576.0);
+	p->last_ms = t;
+	fputs("\r\033[K", stderr);
+	if (frac >= 0)
+		fprintf(stderr, "%s %s %3d%% %" PRIu64 "/%" PRIu64 " files, %s/%s, %s%s",
+			label, bar, (int)(frac * 100), files, files_total, b, bt, rate, eta);
+	else
+		fprintf(stderr, "%s %" PRIu64 " files, %s, %s", label, files, b, rate);
+	fflush(stderr);
 }

@@ -32,6 +32,9 @@
 #include "hashdb/identity.h"
 #include "hashdb/pool.h"
 #include "hashdb/statcache.h"
+#include "vunify/config.h"
+#include "vunify/prehash.h"
+#include "vunify/prometheus.h"
 #include "vunify/vunify.h"
 #include "vunify/walk.h"
 
@@ -52,7 +55,7 @@ static const char *const skip_why[NSKIP] = {
 };
 
 struct stats {
-	uint64_t scanned, regular, hashed_files, hashed_bytes, cache_hits;
+	uint64_t scanned, regular, hashed_files, hashed_bytes, hashed_ahead, cache_hits;
 	uint64_t already, linked, new_objects, freed_bytes, repaired, cleaned;
 	uint64_t skipped[NSKIP];
 };
@@ -71,6 +74,7 @@ struct unify {
 	struct hashdb_statcache sc;
 	struct progress prog;
 	struct idset dry;
+	struct prehash *ph;	/* NULL: hash everything in the main thread */
 	const char *guest;
 	unsigned long tmpseq;
 };
@@ -128,29 +132,14 @@ static void skip(struct unify *u, const char *path, enum skip why, int err)
 			 skip_why[why]);
 }
 
-static int open_file(int dirfd, const char *name)
-{
-	int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
-	int fd = openat(dirfd, name, flags | O_NOATIME);
-
-	if (fd < 0 && errno == EPERM)
-		fd = openat(dirfd, name, flags);
-	return fd < 0 ? -errno : fd;
-}
-
 /* Open @name and make sure it is the regular file the walk saw. */
 static int open_checked(int dirfd, const char *name, const struct statx *stx, struct stat *st)
 {
-	int fd = open_file(dirfd, name);
+	int fd = walk_open_regular(dirfd, name, st);
 
 	if (fd < 0)
 		return fd;
-	if (fstat(fd, st) < 0) {
-		int r = -errno;
-		close(fd);
-		return r;
-	}
-	if (!S_ISREG(st->st_mode) || st->st_ino != stx->stx_ino ||
+	if (st->st_ino != stx->stx_ino ||
 	    st->st_dev != makedev(stx->stx_dev_major, stx->stx_dev_minor)) {
 		close(fd);
 		return -ESTALE;
@@ -344,9 +333,13 @@ static int identify(struct unify *u, struct candidate *c)
 		hashdb_sc_put(&u->sc, ce);
 		goto out;
 	}
-	r = hashdb_hash_fd(c->fd, &content, &bytes, 0);
-	if (r < 0)
-		return r;
+	if (u->ph && prehash_take(u->ph, c->e->depth, c->e->index, &c->st, &content, &bytes)) {
+		u->st.hashed_ahead++;
+	} else {
+		r = hashdb_hash_fd(c->fd, &content, &bytes, 0);
+		if (r < 0)
+			return r;
+	}
 	u->st.hashed_files++;
 	u->st.hashed_bytes += bytes;
 	r = cowlink_meta_read(c->fd, &c->meta);
@@ -537,16 +530,18 @@ out:
 }
 
 /* A file with the immutable flag or several links: ours already, ours to
- * repair, or somebody else's to leave alone. */
-static void handle_linked(struct unify *u, const struct walk_entry *e, bool immutable)
+ * repair, or somebody else's to leave alone.  Returns true for a guest's own
+ * hard link that --hardlinks asks to unify like any file. */
+static bool handle_linked(struct unify *u, const struct walk_entry *e, bool immutable)
 {
+	bool unify_it = false;
 	char hex[COWLINK_HEX_LEN + 1];
 	struct stat st;
 	int fd = open_checked(e->dirfd, e->name, e->stx, &st), gen;
 
 	if (fd < 0) {
 		skip(u, e->path, fd == -ESTALE || fd == -ENOENT ? SK_CHANGED : SK_ERROR, -fd);
-		return;
+		return false;
 	}
 	gen = recognise(u, fd, &st, hex);
 	if (gen >= 0 && immutable) {
@@ -560,10 +555,13 @@ static void handle_linked(struct unify *u, const struct walk_entry *e, bool immu
 			u->st.already++;
 	} else if (gen != -ENODATA && gen != -ENOENT) {
 		skip(u, e->path, SK_ERROR, -gen);
+	} else if (!immutable && u->o->hardlinks) {
+		unify_it = true;
 	} else {
 		skip(u, e->path, immutable ? SK_FLAGGED : SK_HARDLINKED, 0);
 	}
 	close(fd);
+	return unify_it;
 }
 
 static int on_entry(void *ctx, const struct walk_entry *e)
@@ -575,9 +573,7 @@ static int on_entry(void *ctx, const struct walk_entry *e)
 	pid_t pid;
 
 	u->st.scanned++;
-	progress_update(&u->prog, "%s: %" PRIu64 " entries, %" PRIu64 " MiB hashed, %" PRIu64
-			" linked", esc(u->guest, 0), u->st.scanned, u->st.hashed_bytes >> 20,
-			u->st.linked);
+	progress_bar(&u->prog, u->guest, u->st.scanned, 0, u->st.hashed_bytes, 0);
 	if (u->o->excludes.n && exclude_match(&u->o->excludes, e->path, is_dir)) {
 		skip(u, e->path, SK_EXCLUDED, 0);
 		return is_dir ? WALK_SKIP_DIR : WALK_CONTINUE;
@@ -598,10 +594,8 @@ static int on_entry(void *ctx, const struct walk_entry *e)
 		hashdb_sc_put(&u->sc, ce);
 		return WALK_CONTINUE;
 	}
-	if (stx_immutable(s) || s->stx_nlink > 1) {
-		handle_linked(u, e, stx_immutable(s));
+	if ((stx_immutable(s) || s->stx_nlink > 1) && !handle_linked(u, e, stx_immutable(s)))
 		return WALK_CONTINUE;
-	}
 	if (stx_append(s)) {
 		skip(u, e->path, SK_FLAGGED, 0);
 		return WALK_CONTINUE;
@@ -627,9 +621,27 @@ static void on_walk_error(void *ctx, const char *path, int err, const char *what
 	msg_error("%s%s: %s: %s", esc(u->guest, 0), esc(path, 1), what, strerror(err));
 }
 
+static void on_dir_loaded(void *ctx, const struct walk_dir *d)
+{
+	struct unify *u = ctx;
+
+	if (u->ph)
+		prehash_dir_loaded(u->ph, d);
+}
+
+static void on_dir_done(void *ctx, size_t depth)
+{
+	struct unify *u = ctx;
+
+	if (u->ph)
+		prehash_dir_done(u->ph, depth);
+}
+
 static int unify_guest(struct unify *u, const char *name)
 {
-	struct walk_ops ops = { on_entry, on_walk_error, u, true };
+	struct walk_ops ops = { .entry = on_entry, .error = on_walk_error, .ctx = u,
+				.sort_by_inode = true, .dir_loaded = on_dir_loaded,
+				.dir_done = on_dir_done };
 	int fd = guest_open(u->pool, name), r;
 
 	u->guest = name;
@@ -646,7 +658,11 @@ static int unify_guest(struct unify *u, const char *name)
 	}
 	if (u->sc.state == HASHDB_SC_CORRUPT)
 		msg_error("%s: stat cache is damaged; ignored and rebuilt", esc(name, 0));
+	if (u->ph)
+		prehash_guest(u->ph, &u->sc, u->o->ignore_mtime);
 	r = walk_tree(fd, &ops);
+	if (u->ph)
+		prehash_guest_done(u->ph);
 	if (r < 0)
 		msg_error("%s: walk stopped: %s", esc(name, 0), strerror(-r));
 	if (!u->o->dry_run) {
@@ -667,12 +683,13 @@ static void print_json(const struct unify *u, size_t nguests, uint64_t ms)
 	const struct stats *s = &u->st;
 
 	printf("{\"dry_run\":%s,\"guests\":%zu,\"scanned\":%" PRIu64 ",\"regular\":%" PRIu64
-	       ",\"hashed_files\":%" PRIu64 ",\"hashed_bytes\":%" PRIu64 ",\"cache_hits\":%" PRIu64
+	       ",\"hashed_files\":%" PRIu64 ",\"hashed_bytes\":%" PRIu64 ",\"hashed_ahead\":%" PRIu64
+	       ",\"cache_hits\":%" PRIu64
 	       ",\"already\":%" PRIu64 ",\"linked\":%" PRIu64 ",\"new_objects\":%" PRIu64
 	       ",\"freed_bytes\":%" PRIu64 ",\"repaired\":%" PRIu64 ",\"cleaned\":%" PRIu64
 	       ",\"skipped\":{",
 	       u->o->dry_run ? "true" : "false", nguests, s->scanned, s->regular, s->hashed_files,
-	       s->hashed_bytes, s->cache_hits, s->already, s->linked, s->new_objects,
+	       s->hashed_bytes, s->hashed_ahead, s->cache_hits, s->already, s->linked, s->new_objects,
 	       s->freed_bytes, s->repaired, s->cleaned);
 	for (int i = 0; i < NSKIP; i++)
 		printf("%s\"%s\":%" PRIu64, i ? "," : "", skip_names[i], s->skipped[i]);
@@ -702,6 +719,44 @@ static void print_summary(const struct unify *u, size_t nguests, uint64_t ms)
 				skip_names[i], skip_why[i]);
 }
 
+/* node_exporter textfile metrics (vunify/prometheus.h). */
+static void write_metrics(const struct unify *u, const char *poolpath, size_t nguests, int rc,
+			  uint64_t ms)
+{
+	const struct stats *s = &u->st;
+	bool oom;
+	char *path = prom_path(u->o, "unify", poolpath, &oom);
+	struct prom p;
+	int r;
+
+	if (!path)
+		return;
+	r = prom_open(&p, path, poolpath);
+	if (r < 0) {
+		msg_error("%s: cannot write metrics: %s", esc(path, 0), strerror(-r));
+		free(path);
+		return;
+	}
+	prom_gauge(&p, "vunify_unify_guests", "guests walked", (double)nguests);
+	prom_gauge(&p, "vunify_unify_scanned_entries", "entries walked", (double)s->scanned);
+	prom_gauge(&p, "vunify_unify_regular_files", "regular files seen", (double)s->regular);
+	prom_gauge(&p, "vunify_unify_hashed_files", "files hashed", (double)s->hashed_files);
+	prom_gauge(&p, "vunify_unify_hashed_bytes", "bytes hashed", (double)s->hashed_bytes);
+	prom_gauge(&p, "vunify_unify_cache_hits", "stat cache hits", (double)s->cache_hits);
+	prom_gauge(&p, "vunify_unify_already_linked_files", "files that were CoW links already",
+		   (double)s->already);
+	prom_gauge(&p, "vunify_unify_linked_files", "files turned into CoW links", (double)s->linked);
+	prom_gauge(&p, "vunify_unify_new_objects", "objects added to the pool",
+		   (double)s->new_objects);
+	prom_gauge(&p, "vunify_unify_freed_bytes", "bytes freed", (double)s->freed_bytes);
+	prom_family(&p, "vunify_unify_skipped_files", "gauge", "files left alone, by reason");
+	for (int i = 0; i < NSKIP; i++)
+		prom_sample(&p, "vunify_unify_skipped_files", "reason", skip_names[i],
+			    (double)s->skipped[i]);
+	prom_finish(&p, "unify", rc, ms / 1000.0);
+	free(path);
+}
+
 /* ---- command line --------------------------------------------------------- */
 
 static void usage(FILE *f)
@@ -712,7 +767,10 @@ static void usage(FILE *f)
 	      "      --json             print the run's figures as one JSON object on stdout\n"
 	      "      --ignore-mtime     unify files that differ only in mtime\n"
 	      "      --include-empty    unify empty files too\n"
+	      "      --hardlinks        unify files the guest hard-linked itself too (see vunify(8))\n"
 	      "      --exclude-from FILE  read exclude rules from FILE (see vunify(8))\n"
+	      "      --prometheus FILE  write the run's metrics for node_exporter to FILE\n"
+	      "  -c, --config FILE      system configuration (default " VUNIFY_SYSCONF ")\n"
 	      "  -v, --verbose          explain every skipped file\n"
 	      "  -q, --quiet            no summary, no progress\n"
 	      "  -h, --help             show this help\n", f);
@@ -725,7 +783,10 @@ int cmd_unify(int argc, char **argv)
 		{ "json", no_argument, NULL, 'J' },
 		{ "ignore-mtime", no_argument, NULL, 'M' },
 		{ "include-empty", no_argument, NULL, 'E' },
+		{ "hardlinks", no_argument, NULL, 'H' },
 		{ "exclude-from", required_argument, NULL, 'X' },
+		{ "prometheus", required_argument, NULL, 'P' },
+		{ "config", required_argument, NULL, 'c' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -740,12 +801,13 @@ int cmd_unify(int argc, char **argv)
 	pid_t holder;
 	int c, r, rc = EXIT_OK;
 
-	while ((c = getopt_long(argc, argv, "+nvqh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+nc:vqh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n': o.dry_run = true; break;
 		case 'J': o.json = true; break;
 		case 'M': o.ignore_mtime = true; break;
 		case 'E': o.include_empty = true; break;
+		case 'H': o.hardlinks = true; break;
 		case 'X':
 			if (exclude_load(&o.excludes, optarg, err, sizeof(err)) < 0) {
 				msg_error("%s", err);
@@ -753,6 +815,8 @@ int cmd_unify(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			break;
+		case 'P': o.prometheus = optarg; break;
+		case 'c': o.config = optarg; break;
 		case 'v': o.verbose++; break;
 		case 'q': o.verbose = -1; break;
 		case 'h': usage(stdout); exclude_free(&o.excludes); return EXIT_OK;
@@ -794,10 +858,15 @@ int cmd_unify(int argc, char **argv)
 		if (n > 0)
 			u.st.cleaned += (uint64_t)n;
 	}
+	rc = config_apply(&o, &pool);
+	if (rc)
+		goto out;
 	if (guests_list(&pool, argv + optind + 1, argc - optind - 1, &g) < 0) {
 		rc = EXIT_USAGE;
 		goto out;
 	}
+	if (prehash_start(&u.ph) < 0)
+		u.ph = NULL;	/* only slower */
 	for (size_t i = 0; i < g.n; i++) {
 		r = unify_guest(&u, g.names[i]);
 		if (r < 0)
@@ -812,7 +881,10 @@ int cmd_unify(int argc, char **argv)
 		rc = EXIT_FATAL;
 	else if (u.st.skipped[SK_ERROR] || u.st.skipped[SK_COLLISION])
 		rc = EXIT_TROUBLE;
+	write_metrics(&u, argv[optind], g.n, rc, now_ms() - t0);
 out:
+	prehash_stop(u.ph);
+	free(o.prometheus_dir);
 	guests_free(&g);
 	free(u.dry.slots);
 	hashdb_pool_close(&pool);

@@ -21,10 +21,13 @@ enum {
 };
 
 struct options {
-	bool dry_run, json, ignore_mtime, include_empty;
+	bool dry_run, json, ignore_mtime, include_empty, hardlinks;
 	int verbose;		/* -1 quiet, 0 normal, 1+ verbose */
 	bool progress;		/* stderr is a terminal and not quiet */
 	struct exclude excludes;
+	const char *config;	/* --config FILE (system configuration) */
+	const char *prometheus;	/* --prometheus FILE */
+	char *prometheus_dir;	/* prometheus-dir from the configuration */
 };
 
 /* Messages: "vunify: ..." on stderr.  Paths are printed escaped so a name
@@ -41,9 +44,15 @@ void json_string(FILE *f, const char *s);
 /* Progress line on a terminal, at most every 200 ms. */
 struct progress {
 	bool on;
-	uint64_t last_ms;
+	uint64_t last_ms, start_ms;
 };
 void progress_update(struct progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A progress bar: "LABEL [####    ] 42% 1234/5000 files 120/400 MiB
+ * 45 MiB/s ETA 0:07".  A total of 0 means unknown (no bar, no ETA). */
+void progress_bar(struct progress *p, const char *label, uint64_t files, uint64_t files_total,
+		  uint64_t bytes, uint64_t bytes_total);
+/* Format a duration in seconds as H:MM:SS or M:SS. */
+void fmt_duration(char *buf, size_t len, uint64_t s);
 void progress_done(struct progress *p);
 uint64_t now_ms(void);
 
@@ -61,5 +70,13 @@ int guest_open(struct hashdb_pool *p, const char *name);
 
 int cmd_unify(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+int cmd_gc(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_split(int argc, char **argv);
+
+/* Open POOL and take its run lock, with the messages and exit codes of
+ * vunify(8): returns 0, or EXIT_FATAL / EXIT_LOCKED after printing why.
+ * A pool without state is opened (and locked) only when @create. */
+int pool_open_locked(const char *path, bool create, struct hashdb_pool *p);
 
 #endif

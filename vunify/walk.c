@@ -2,6 +2,7 @@
 #include "vunify/walk.h"
 
 #include <dirent.h>
+#include <stdio.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -14,6 +15,7 @@
 struct dent {
 	uint64_t ino;
 	size_t off;		/* name offset in the frame's name buffer */
+	unsigned char type;	/* d_type */
 };
 
 struct frame {
@@ -107,6 +109,7 @@ static int read_dir(int fd, struct frame *f, bool sort)
 			memcpy(f->names + nlen, d->d_name, len);
 			f->ents[f->nents].ino = d->d_ino;
 			f->ents[f->nents].off = nlen;
+			f->ents[f->nents].type = d->d_type;
 			f->nents++;
 			nlen += len;
 		}
@@ -178,6 +181,30 @@ static int reopen_parent(struct walker *w, struct frame *f, int childfd)
 	return 0;
 }
 
+/* Tell the caller which entries the new top directory holds. */
+static void announce(struct walker *w, struct frame *f)
+{
+	struct walk_dir d = { f->fd, w->depth - 1, f->nents, NULL, NULL };
+	const char **names;
+	unsigned char *types;
+
+	if (!w->ops->dir_loaded || f->nents == 0)
+		return;
+	names = malloc(f->nents * sizeof(*names));
+	types = malloc(f->nents);
+	if (names && types) {
+		for (size_t i = 0; i < f->nents; i++) {
+			names[i] = f->names + f->ents[i].off;
+			types[i] = f->ents[i].type;
+		}
+		d.names = names;
+		d.types = types;
+		w->ops->dir_loaded(w->ops->ctx, &d);
+	}
+	free(names);
+	free(types);
+}
+
 static int push(struct walker *w, int fd, const struct statx *stx, size_t pathlen)
 {
 	struct frame *f;
@@ -205,6 +232,7 @@ static int push(struct walker *w, int fd, const struct statx *stx, size_t pathle
 	}
 	w->depth++;
 	w->open_fds++;
+	announce(w, f);
 	shed_fds(w);
 	return 0;
 }
@@ -213,6 +241,9 @@ static void pop(struct walker *w)
 {
 	struct frame *f = &w->st[--w->depth];
 	int childfd = f->fd;
+
+	if (w->ops->dir_done)
+		w->ops->dir_done(w->ops->ctx, w->depth);
 
 	/* Reopen the parent while the child fd is still open. */
 	if (w->depth > 0 && w->st[w->depth - 1].fd < 0) {
@@ -250,7 +281,7 @@ static int open_child_dir(struct walker *w, int dirfd, const char *name,
 	return fd;
 }
 
-static int visit(struct walker *w, struct frame *f, const char *name)
+static int visit(struct walker *w, struct frame *f, const char *name, size_t index)
 {
 	struct statx stx;
 	struct walk_entry e;
@@ -269,7 +300,7 @@ static int visit(struct walker *w, struct frame *f, const char *name)
 		w->ops->error(w->ops->ctx, w->path, EXDEV, "other filesystem, not entered");
 		return 0;
 	}
-	e = (struct walk_entry){ dirfd, name, w->path, &stx, w->depth };
+	e = (struct walk_entry){ dirfd, name, w->path, &stx, w->depth - 1, index };
 	r = w->ops->entry(w->ops->ctx, &e);
 	if (r < 0)
 		return r;
@@ -319,7 +350,9 @@ int walk_tree(int rootfd, const struct walk_ops *ops)
 			pop(&w);
 			continue;
 		}
-		r = visit(&w, f, f->names + f->ents[f->next++].off);
+		size_t i = f->next++;
+
+		r = visit(&w, f, f->names + f->ents[i].off, i);
 		if (r < 0)
 			break;
 	}
@@ -328,5 +361,30 @@ int walk_tree(int rootfd, const struct walk_ops *ops)
 out:
 	free(w.st);
 	free(w.path);
+	return r;
+}
+
+int walk_open_regular(int dirfd, const char *name, struct stat *st)
+{
+	char proc[64];
+	int pfd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC), fd, r;
+
+	if (pfd < 0)
+		return -errno;
+	if (fstat(pfd, st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		r = -ESTALE;
+		goto out;
+	}
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
+	fd = open(proc, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_NOATIME | O_CLOEXEC);
+	if (fd < 0 && errno == EPERM)
+		fd = open(proc, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	r = fd < 0 ? -errno : fd;
+out:
+	close(pfd);
 	return r;
 }

@@ -22,7 +22,16 @@ struct walk_entry {
 	const char *name;	/* entry name (any bytes but '/' and NUL) */
 	const char *path;	/* guest-relative path, "/" first; for messages */
 	const struct statx *stx;/* lstat of the entry */
-	size_t depth;
+	size_t depth;		/* of the directory holding it; root = 0 */
+	size_t index;		/* position in that directory's visiting order */
+};
+
+/* A directory's entries, in visiting order, as the walk loaded them. */
+struct walk_dir {
+	int dirfd;
+	size_t depth, n;
+	const char *const *names;
+	const unsigned char *types;	/* d_type (DT_REG, DT_DIR, ... or DT_UNKNOWN) */
 };
 
 enum walk_action { WALK_CONTINUE = 0, WALK_SKIP_DIR = 1 };
@@ -39,10 +48,23 @@ struct walk_ops {
 	walk_err_fn error;
 	void *ctx;
 	bool sort_by_inode;	/* visit a directory's entries in inode order */
+	/* Optional: a directory was loaded (before its entries are visited) /
+	 * is done.  Lets a caller work ahead of the walk (vunify/prehash.c). */
+	void (*dir_loaded)(void *ctx, const struct walk_dir *d);
+	void (*dir_done)(void *ctx, size_t depth);
 };
 
 /* Walk the tree below the open directory @rootfd (which is not reported
  * itself).  Returns 0, or the negative errno an entry callback returned. */
 int walk_tree(int rootfd, const struct walk_ops *ops);
+
+/*
+ * Open the regular file @name in @dirfd for reading without ever opening
+ * anything else: O_PATH|O_NOFOLLOW first (which opens nothing: no device
+ * driver's open, no fifo wait), check that it is a regular file, then reopen
+ * that very inode through /proc/self/fd.  Its stat goes to *st.  -ESTALE:
+ * not a regular file (any more); other negative errno on failure.
+ */
+int walk_open_regular(int dirfd, const char *name, struct stat *st);
 
 #endif

@@ -1,0 +1,389 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* vunify.conf(5): the system and per-pool configuration, and `vunify config`. */
+#include "vunify/config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hashdb/pool.h"
+#include "vunify/vunify.h"
+
+void config_init(struct vconfig *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->ignore_mtime = c->include_empty = -1;
+}
+
+void config_free(struct vconfig *c)
+{
+	exclude_free(&c->excludes);
+	free(c->prometheus_dir);
+	for (size_t i = 0; i < c->npools; i++)
+		free(c->pools[i]);
+	free(c->pools);
+	config_init(c);
+}
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+		*--e = '\0';
+	return s;
+}
+
+static int parse_bool(const char *v, int *out)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" };
+	static const char *const no[] = { "no", "false", "off", "0" };
+
+	for (size_t i = 0; i < 4; i++) {
+		if (!strcmp(v, yes[i]))
+			return *out = 1, 0;
+		if (!strcmp(v, no[i]))
+			return *out = 0, 0;
+	}
+	return -EINVAL;
+}
+
+static int add_pool(struct vconfig *c, const char *v)
+{
+	char **n = realloc(c->pools, (c->npools + 1) * sizeof(*n));
+
+	if (!n)
+		return -ENOMEM;
+	c->pools = n;
+	c->pools[c->npools] = strdup(v);
+	if (!c->pools[c->npools])
+		return -ENOMEM;
+	c->npools++;
+	return 0;
+}
+
+/* One "key = value" line; the reason for a bad one goes to @why. */
+static int parse_line(struct vconfig *c, char *line, bool system, char *why, size_t len)
+{
+	char *eq = strchr(line, '='), *key, *val;
+	int r;
+
+	if (!eq) {
+		snprintf(why, len, "expected 'key = value'");
+		return -EINVAL;
+	}
+	*eq = '\0';
+	key = trim(line);
+	val = trim(eq + 1);
+	if (!*key) {
+		snprintf(why, len, "expected 'key = value': no key before '='");
+		return -EINVAL;
+	}
+	if (!strcmp(key, "exclude")) {
+		if (!strcmp(val, "-") || !strcmp(val, "+")) {
+			snprintf(why, len, "exclude: a rule without a pattern");
+			return -EINVAL;
+		}
+		r = exclude_add(&c->excludes, val, why, len);
+		if (r == 0 && (!*val || *val == '#')) {
+			snprintf(why, len, "exclude: a rule without a pattern");
+			r = -EINVAL;
+		}
+		return r;
+	}
+	if (!strcmp(key, "exclude-from")) {
+		char inner[512];
+
+		if (*val != '/') {
+			snprintf(why, len, "exclude-from wants an absolute path, not '%s'", val);
+			return -EINVAL;
+		}
+		r = exclude_load(&c->excludes, val, inner, sizeof(inner));
+		if (r < 0)
+			snprintf(why, len, "exclude-from: %s", inner);
+		return r;
+	}
+	if (!strcmp(key, "ignore-mtime") || !strcmp(key, "include-empty")) {
+		int *dst = key[1] == 'g' ? &c->ignore_mtime : &c->include_empty;
+
+		if (parse_bool(val, dst) < 0) {
+			snprintf(why, len, "%s wants yes or no, not '%s'", key, val);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (!strcmp(key, "prometheus-dir")) {
+		if (*val != '/') {
+			snprintf(why, len, "prometheus-dir wants an absolute path, not '%s'", val);
+			return -EINVAL;
+		}
+		free(c->prometheus_dir);
+		c->prometheus_dir = strdup(val);
+		return c->prometheus_dir ? 0 : -ENOMEM;
+	}
+	if (!strcmp(key, "pool")) {
+		if (!system) {
+			snprintf(why, len, "'pool' belongs in the system configuration, not a pool's");
+			return -EINVAL;
+		}
+		if (*val != '/') {
+			snprintf(why, len, "pool wants an absolute path, not '%s'", val);
+			return -EINVAL;
+		}
+		return add_pool(c, val);
+	}
+	snprintf(why, len, "unknown key '%s'", key);
+	return -EINVAL;
+}
+
+int config_parse(struct vconfig *c, FILE *f, const char *name, bool system, char *err,
+		 size_t errlen)
+{
+	char *line = NULL, why[768];
+	size_t cap = 0, lineno = 0;
+	ssize_t n;
+	int r = 0;
+
+	while ((n = getline(&line, &cap, f)) >= 0) {
+		size_t len = (size_t)n;
+		char *s;
+
+		lineno++;
+		if (len && line[len - 1] == '\n')
+			line[--len] = '\0';
+		if (strlen(line) != len) {
+			snprintf(err, errlen, "%s:%zu: a NUL byte in the line", name, lineno);
+			r = -EINVAL;
+			break;
+		}
+		s = trim(line);
+		if (!*s || *s == '#')
+			continue;
+		r = parse_line(c, s, system, why, sizeof(why));
+		if (r < 0) {
+			snprintf(err, errlen, "%s:%zu: %s", name, lineno, why);
+			break;
+		}
+	}
+	if (r == 0 && ferror(f)) {
+		snprintf(err, errlen, "%s: read error", name);
+		r = -EIO;
+	}
+	free(line);
+	return r;
+}
+
+int config_load(struct vconfig *c, const char *path, bool system, bool missing_ok, char *err,
+		size_t errlen)
+{
+	FILE *f = fopen(path, "re");
+	int r;
+
+	if (!f) {
+		r = -errno;
+		if (r == -ENOENT && missing_ok)
+			return 0;
+		snprintf(err, errlen, "%s: %s", path, strerror(-r));
+		return r;
+	}
+	r = config_parse(c, f, path, system, err, errlen);
+	fclose(f);
+	return r;
+}
+
+const char *config_system_path(const char *given)
+{
+	const char *env = getenv("VUNIFY_CONFIG");
+
+	if (given)
+		return given;
+	if (env && *env)
+		return env;
+	return VUNIFY_SYSCONF;
+}
+
+/* The built-in path when nothing names another one: only that one may be
+ * missing (a file named by --config or $VUNIFY_CONFIG must exist). */
+static const char *default_path(const char *given)
+{
+	const char *env = getenv("VUNIFY_CONFIG");
+
+	return given || (env && *env) ? NULL : config_system_path(NULL);
+}
+
+/* POOL/.hashdb/config, opened through the pool's state fd. */
+static int load_pool_config(struct vconfig *c, struct hashdb_pool *p, char *err, size_t len)
+{
+	FILE *f;
+	int fd, r;
+
+	if (p->statefd < 0)
+		return 0;
+	fd = openat(p->statefd, "config", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(err, len, "%s/config: %s", HASHDB_DIR, strerror(errno));
+		return -errno;
+	}
+	f = fdopen(fd, "re");
+	if (!f) {
+		close(fd);
+		return -ENOMEM;
+	}
+	r = config_parse(c, f, "POOL/" HASHDB_DIR "/config", false, err, len);
+	fclose(f);
+	return r;
+}
+
+static int append_rules(struct exclude *dst, const struct exclude *src)
+{
+	for (size_t i = 0; i < src->n; i++) {
+		struct exclude_rule *n = realloc(dst->rules, (dst->n + 1) * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		dst->rules = n;
+		dst->rules[dst->n] = src->rules[i];
+		dst->rules[dst->n].pattern = strdup(src->rules[i].pattern);
+		if (!dst->rules[dst->n].pattern)
+			return -ENOMEM;
+		dst->n++;
+	}
+	return 0;
+}
+
+static int merge(struct options *o, const struct vconfig *pool, const struct vconfig *sys)
+{
+	int r;
+
+	if (!o->ignore_mtime)
+		o->ignore_mtime = pool->ignore_mtime >= 0 ? pool->ignore_mtime
+							  : sys->ignore_mtime == 1;
+	if (!o->include_empty)
+		o->include_empty = pool->include_empty >= 0 ? pool->include_empty
+							    : sys->include_empty == 1;
+	if (!o->prometheus_dir) {
+		const char *d = pool->prometheus_dir ? pool->prometheus_dir : sys->prometheus_dir;
+
+		if (d && !(o->prometheus_dir = strdup(d)))
+			return -ENOMEM;
+	}
+	r = append_rules(&o->excludes, &pool->excludes);
+	return r ?: append_rules(&o->excludes, &sys->excludes);
+}
+
+int config_apply(struct options *o, struct hashdb_pool *p)
+{
+	struct vconfig sys, pool;
+	const char *path = config_system_path(o->config);
+	char err[1024];
+	int r, rc = 0;
+
+	config_init(&sys);
+	config_init(&pool);
+	/* The default file may be missing; one named explicitly must exist. */
+	r = config_load(&sys, path, true, path == default_path(o->config), err, sizeof(err));
+	r = r ?: load_pool_config(&pool, p, err, sizeof(err));
+	r = r ?: merge(o, &pool, &sys);
+	if (r < 0) {
+		if (r == -ENOMEM)
+			msg_error("out of memory");
+		else
+			msg_error("%s", err);
+		rc = EXIT_USAGE;
+	}
+	config_free(&sys);
+	config_free(&pool);
+	return rc;
+}
+
+/* ---- vunify config -------------------------------------------------------- */
+
+static void config_usage(FILE *f)
+{
+	fputs("Usage: vunify config [OPTIONS] [POOL]\n"
+	      "Check the configuration and print the settings a run on POOL would use.\n\n"
+	      "  -c, --config FILE  system configuration (default " VUNIFY_SYSCONF ")\n"
+	      "      --pools        print only the pools of the system configuration\n"
+	      "  -h, --help         show this help\n", f);
+}
+
+static void print_effective(const struct options *o)
+{
+	printf("ignore-mtime = %s\n", o->ignore_mtime ? "yes" : "no");
+	printf("include-empty = %s\n", o->include_empty ? "yes" : "no");
+	if (o->prometheus_dir)
+		printf("prometheus-dir = %s\n", o->prometheus_dir);
+	for (size_t i = 0; i < o->excludes.n; i++) {
+		const struct exclude_rule *r = &o->excludes.rules[i];
+
+		printf("exclude = %c %s%s\n", r->include ? '+' : '-', r->pattern,
+		       r->dir_only ? "/" : "");
+	}
+}
+
+int cmd_config(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "pools", no_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	struct options o = { 0 };
+	struct hashdb_pool pool;
+	bool pools = false;
+	int c, r, rc;
+
+	while ((c = getopt_long(argc, argv, "+c:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': o.config = optarg; break;
+		case 'P': pools = true; break;
+		case 'h': config_usage(stdout); return EXIT_OK;
+		default: config_usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (argc - optind > 1) {
+		config_usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (pools) {
+		struct vconfig sys;
+		const char *path = config_system_path(o.config);
+		char err[1024];
+
+		config_init(&sys);
+		r = config_load(&sys, path, true, path == default_path(o.config), err, sizeof(err));
+		if (r < 0)
+			msg_error("%s", err);
+		for (size_t i = 0; r == 0 && i < sys.npools; i++)
+			printf("%s\n", sys.pools[i]);
+		config_free(&sys);
+		return r < 0 ? EXIT_USAGE : EXIT_OK;
+	}
+	if (optind < argc) {
+		r = hashdb_pool_open(argv[optind], false, &pool);
+		if (r < 0) {
+			msg_error("%s: cannot open pool: %s", esc(argv[optind], 0), strerror(-r));
+			return EXIT_FATAL;
+		}
+	} else {
+		memset(&pool, 0, sizeof(pool));
+		pool.dirfd = pool.statefd = pool.objfd = pool.cachefd = -1;
+		pool.lockfd = pool.flagfd = -1;
+	}
+	rc = config_apply(&o, &pool);
+	if (rc == 0)
+		print_effective(&o);
+	hashdb_pool_close(&pool);
+	exclude_free(&o.excludes);
+	free(o.prometheus_dir);
+	return rc;
+}

@@ -1,0 +1,333 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * vunify gc: remove pool objects no guest uses any more.
+ *
+ * An object's link count minus one is the number of guest paths sharing it,
+ * so an object with one link is garbage.  gc holds the pool's run lock for
+ * the whole run: unify is the only thing that adds links to an object and it
+ * takes the same lock, so a link count of 1 seen under the lock stays 1
+ * (cowfs only ever removes names from a CoW link).
+ *
+ * Objects of one identity are HASH, HASH.1, HASH.2, ... and lookups stop at
+ * the first missing generation.  gc keeps the generations dense: after
+ * removing some, the survivors are renamed down (HASH.3 -> HASH.1) so that
+ * every object stays reachable.  A crash between the two steps leaves a gap
+ * that the next gc closes; until then unify fills the gap with a new object.
+ *
+ * gc also removes stat caches of guests that no longer exist.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vunify/config.h"
+#include "vunify/objects.h"
+#include "vunify/prometheus.h"
+#include "vunify/vunify.h"
+
+enum { GONE = 1 };
+
+struct gc {
+	const struct options *o;
+	struct hashdb_pool *pool;
+	uint64_t objects, removed, freed, renamed, caches, errors, strays;
+};
+
+struct name_arg {
+	int dirfd;
+	const char *from, *to;
+};
+
+static int unlink_op(void *p)
+{
+	struct name_arg *a = p;
+
+	return unlinkat(a->dirfd, a->from, 0) < 0 ? -errno : 0;
+}
+
+static int rename_op(void *p)
+{
+	struct name_arg *a = p;
+
+	return renameat2(a->dirfd, a->from, a->dirfd, a->to, RENAME_NOREPLACE) < 0 ? -errno : 0;
+}
+
+static void on_stray(void *ctx, const char *name, const char *why)
+{
+	struct gc *g = ctx;
+
+	g->strays++;
+	msg_error("%s/objects/%s: %s; left alone", HASHDB_DIR, esc(name, 0), why);
+}
+
+/* Remove object @e if it still has one link.  1 removed, 0 kept, <0 error. */
+static int collect(struct gc *g, struct objent *e)
+{
+	char name[64];
+	struct stat st;
+	struct name_arg a = { g->pool->objfd, name, NULL };
+	int fd, r;
+
+	hashdb_object_name(e->hex, e->gen, name, sizeof(name));
+	if (g->o->dry_run)
+		return 1;
+	fd = openat(g->pool->objfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	r = 0;
+	if (st.st_nlink != 1 || st.st_ino != e->ino)
+		goto out;	/* changed since listed: not ours to judge */
+	r = cowlink_with_mutable(g->pool->flagfd, fd, unlink_op, &a);
+	r = r ?: 1;
+out:
+	close(fd);
+	return r;
+}
+
+/* Rename object (hex, from) to (hex, to), a free name. */
+static int renumber(struct gc *g, const char *hex, unsigned from, unsigned to)
+{
+	char a[64], b[64];
+	struct name_arg arg = { g->pool->objfd, a, b };
+	int fd, r;
+
+	hashdb_object_name(hex, from, a, sizeof(a));
+	hashdb_object_name(hex, to, b, sizeof(b));
+	if (g->o->dry_run)
+		return 0;
+	fd = openat(g->pool->objfd, a, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	r = cowlink_with_mutable(g->pool->flagfd, fd, rename_op, &arg);
+	close(fd);
+	return r;
+}
+
+/* Close the gaps in the generations of one identity: v[0..n) sorted by gen. */
+static void compact(struct gc *g, struct objent *v, size_t n)
+{
+	unsigned next = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		int r;
+
+		if (v[i].flags & GONE)
+			continue;
+		if (v[i].gen != next) {
+			r = renumber(g, v[i].hex, v[i].gen, next);
+			if (r < 0) {
+				g->errors++;
+				char name[64];
+
+				hashdb_object_name(v[i].hex, v[i].gen, name, sizeof(name));
+				msg_error("%s/objects/%s: cannot rename to generation %u: %s",
+					  HASHDB_DIR, name, next, strerror(-r));
+				/* Keep it where it is; the next survivors go after it. */
+				next = v[i].gen + 1;
+				continue;
+			}
+			g->renamed++;
+			msg_info(g->o, "%.2s/%s: generation %u renamed to %u", v[i].hex, v[i].hex,
+				 v[i].gen, next);
+		}
+		next++;
+	}
+}
+
+static void gc_objects(struct gc *g, struct objlist *l)
+{
+	size_t i = 0;
+
+	while (i < l->n) {
+		size_t j = i;
+
+		for (; j < l->n && !strcmp(l->v[j].hex, l->v[i].hex); j++) {
+			struct objent *e = &l->v[j];
+			int r;
+
+			if (e->nlink != 1)
+				continue;
+			r = collect(g, e);
+			if (r < 0) {
+				g->errors++;
+				char name[64];
+
+				hashdb_object_name(e->hex, e->gen, name, sizeof(name));
+				msg_error("%s/objects/%s: cannot remove: %s", HASHDB_DIR, name,
+					  strerror(-r));
+			} else if (r > 0) {
+				e->flags |= GONE;
+				g->removed++;
+				g->freed += e->blocks * 512;
+				char name[64];
+
+				hashdb_object_name(e->hex, e->gen, name, sizeof(name));
+				msg_info(g->o, "%s: no guest uses it; removed", name);
+			}
+		}
+		compact(g, l->v + i, j - i);
+		i = j;
+	}
+}
+
+/* cache/<hex of guest name>.sc of a guest that is gone. */
+static void gc_caches(struct gc *g)
+{
+	int fd = openat(g->pool->cachefd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	struct dirent *de;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+		char guest[256];
+		struct stat st;
+		bool ok = n > 3 && !strcmp(de->d_name + n - 3, ".sc") && (n - 3) % 2 == 0 &&
+			  (n - 3) / 2 < sizeof(guest);
+
+		for (size_t i = 0; ok && i < n - 3; i += 2) {
+			unsigned v;
+
+			ok = sscanf(de->d_name + i, "%2x", &v) == 1;
+			guest[i / 2] = (char)v;
+		}
+		if (!ok)
+			continue;	/* temporary files of a running save, or not ours */
+		guest[(n - 3) / 2] = '\0';
+		if (strlen(guest) != (n - 3) / 2 || strchr(guest, '/'))
+			continue;
+		if (fstatat(g->pool->dirfd, guest, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISDIR(st.st_mode))
+			continue;
+		if (!g->o->dry_run && unlinkat(g->pool->cachefd, de->d_name, 0) < 0)
+			continue;
+		g->caches++;
+		msg_info(g->o, "%s: guest is gone; its stat cache removed", esc(guest, 0));
+	}
+	closedir(d);
+}
+
+static void usage(FILE *f)
+{
+	fputs("Usage: vunify gc [OPTIONS] POOL\n"
+	      "Remove pool objects no guest uses any more, and stat caches of guests that\n"
+	      "are gone.  Holds the pool lock, so it is safe while unify may start.\n\n"
+	      "  -n, --dry-run          show what would be removed, change nothing\n"
+	      "      --json             print the run's figures as one JSON object on stdout\n"
+	      "      --prometheus FILE  write the run's metrics for node_exporter to FILE\n"
+	      "  -c, --config FILE      system configuration (default " VUNIFY_SYSCONF ")\n"
+	      "  -v, --verbose          name every object removed\n"
+	      "  -q, --quiet            no summary\n"
+	      "  -h, --help             show this help\n", f);
+}
+
+static void write_metrics(struct gc *g, const char *poolpath, int rc, uint64_t ms)
+{
+	bool oom;
+	char *path = prom_path(g->o, "gc", poolpath, &oom);
+	struct prom p;
+	int r;
+
+	if (!path)
+		return;
+	r = prom_open(&p, path, poolpath);
+	if (r < 0) {
+		msg_error("%s: cannot write metrics: %s", esc(path, 0), strerror(-r));
+		free(path);
+		return;
+	}
+	prom_gauge(&p, "vunify_gc_objects", "objects in the pool before the run", (double)g->objects);
+	prom_gauge(&p, "vunify_gc_removed_objects", "objects removed by the run", (double)g->removed);
+	prom_gauge(&p, "vunify_gc_freed_bytes", "bytes freed by the run", (double)g->freed);
+	prom_gauge(&p, "vunify_gc_renamed_objects", "objects renumbered to close a gap",
+		   (double)g->renamed);
+	prom_gauge(&p, "vunify_gc_errors", "objects that could not be handled", (double)g->errors);
+	prom_finish(&p, "gc", rc, ms / 1000.0);
+	free(path);
+}
+
+int cmd_gc(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "json", no_argument, NULL, 'J' },
+		{ "prometheus", required_argument, NULL, 'P' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	struct options o = { 0 };
+	struct hashdb_pool pool;
+	struct gc g = { .o = &o, .pool = &pool };
+	struct objlist l = { 0 };
+	uint64_t t0 = now_ms();
+	int c, r, rc;
+
+	while ((c = getopt_long(argc, argv, "+nc:vqh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'n': o.dry_run = true; break;
+		case 'J': o.json = true; break;
+		case 'P': o.prometheus = optarg; break;
+		case 'c': o.config = optarg; break;
+		case 'v': o.verbose++; break;
+		case 'q': o.verbose = -1; break;
+		case 'h': usage(stdout); return EXIT_OK;
+		default: usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 1) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	rc = pool_open_locked(argv[optind], false, &pool);
+	if (rc)
+		return rc;
+	rc = config_apply(&o, &pool);
+	if (rc)
+		goto out;
+	r = objects_list(&pool, &l, on_stray, &g);
+	if (r < 0) {
+		msg_error("%s: cannot list objects: %s", esc(argv[optind], 0), strerror(-r));
+		rc = EXIT_FATAL;
+		goto out;
+	}
+	g.objects = l.n;
+	gc_objects(&g, &l);
+	if (pool.cachefd >= 0)
+		gc_caches(&g);
+	rc = g.errors ? EXIT_TROUBLE : EXIT_OK;
+	if (o.json)
+		printf("{\"dry_run\":%s,\"objects\":%" PRIu64 ",\"removed\":%" PRIu64
+		       ",\"freed_bytes\":%" PRIu64 ",\"renamed\":%" PRIu64 ",\"caches_removed\":%" PRIu64
+		       ",\"strays\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"elapsed_ms\":%" PRIu64 "}\n",
+		       o.dry_run ? "true" : "false", g.objects, g.removed, g.freed, g.renamed,
+		       g.caches, g.strays, g.errors, now_ms() - t0);
+	if (o.verbose >= 0)
+		fprintf(stderr, "vunify: gc: %" PRIu64 " objects, %s %" PRIu64 " (%.1f MiB), "
+			"renumbered %" PRIu64 ", %" PRIu64 " stale stat caches%s\n",
+			g.objects, o.dry_run ? "would remove" : "removed", g.removed,
+			g.freed / 1048576.0, g.renamed, g.caches,
+			o.dry_run ? " (dry run: nothing changed)" : "");
+	write_metrics(&g, argv[optind], rc, now_ms() - t0);
+out:
+	objects_free(&l);
+	hashdb_pool_close(&pool);
+	exclude_free(&o.excludes);
+	free(o.prometheus_dir);
+	return rc;
+}

@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "vunify/objects.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int object_parse_name(const char *name, char hex[COWLINK_HEX_LEN + 1], unsigned *gen)
+{
+	const char *g = name + COWLINK_HEX_LEN;
+	unsigned long v = 0;
+
+	if (strlen(name) < COWLINK_HEX_LEN)
+		return -EINVAL;
+	memcpy(hex, name, COWLINK_HEX_LEN);
+	hex[COWLINK_HEX_LEN] = '\0';
+	if (!cowlink_hex_valid(hex))
+		return -EINVAL;
+	*gen = 0;
+	if (*g == '\0')
+		return 0;
+	if (*g++ != '.' || *g < '1' || *g > '9')
+		return -EINVAL;
+	for (; *g; g++) {
+		if (*g < '0' || *g > '9' || (v = v * 10 + (unsigned)(*g - '0')) >= HASHDB_MAX_GEN)
+			return -EINVAL;
+	}
+	*gen = (unsigned)v;
+	return 0;
+}
+
+static int cmp_obj(const void *a, const void *b)
+{
+	const struct objent *x = a, *y = b;
+	int c = strcmp(x->hex, y->hex);
+
+	if (c)
+		return c;
+	return x->gen < y->gen ? -1 : x->gen > y->gen;
+}
+
+static int push(struct objlist *l, const struct objent *e)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 1024;
+		struct objent *v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = *e;
+	l->bytes += e->size;
+	return 0;
+}
+
+static bool is_shard(const char *n)
+{
+	static const char hexd[] = "0123456789abcdef";
+
+	return strlen(n) == 2 && strchr(hexd, n[0]) && strchr(hexd, n[1]);
+}
+
+static int list_shard(int shardfd, const char *shard, struct objlist *l, objects_stray_fn stray,
+		      void *ctx)
+{
+	int fd = dup(shardfd), r = 0;
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	struct dirent *de;
+	char where[COWLINK_HEX_LEN + 300];
+
+	if (!d) {
+		r = -errno;
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	while ((de = readdir(d))) {
+		struct objent e = { 0 };
+		struct stat st;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(where, sizeof(where), "%s/%s", shard, de->d_name);
+		if (object_parse_name(de->d_name, e.hex, &e.gen) < 0) {
+			stray(ctx, where, "not an object name");
+			continue;
+		}
+		if (strncmp(e.hex, shard, 2)) {
+			stray(ctx, where, "object in the wrong shard directory");
+			continue;
+		}
+		if (fstatat(shardfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno == ENOENT)
+				continue;
+			r = -errno;
+			break;
+		}
+		if (!S_ISREG(st.st_mode)) {
+			stray(ctx, where, "not a regular file");
+			continue;
+		}
+		e.ino = st.st_ino;
+		e.size = (uint64_t)st.st_size;
+		e.blocks = (uint64_t)st.st_blocks;
+		e.nlink = st.st_nlink;
+		r = push(l, &e);
+		if (r < 0)
+			break;
+	}
+	closedir(d);
+	return r;
+}
+
+int objects_list(struct hashdb_pool *p, struct objlist *l, objects_stray_fn stray, void *ctx)
+{
+	DIR *d;
+	struct dirent *de;
+	int fd, r = 0;
+
+	memset(l, 0, sizeof(*l));
+	if (p->objfd < 0)
+		return 0;
+	fd = openat(p->objfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (r == 0 && (de = readdir(d))) {
+		int sfd;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (!is_shard(de->d_name)) {
+			stray(ctx, de->d_name, "not a shard directory");
+			continue;
+		}
+		sfd = openat(p->objfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sfd < 0) {
+			stray(ctx, de->d_name, "not a shard directory");
+			continue;
+		}
+		r = list_shard(sfd, de->d_name, l, stray, ctx);
+		close(sfd);
+	}
+	closedir(d);
+	if (l->n > 1)
+		qsort(l->v, l->n, sizeof(*l->v), cmp_obj);
+	return r;
+}
+
+void objects_free(struct objlist *l)
+{
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}

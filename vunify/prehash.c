@@ -1,0 +1,295 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "vunify/prehash.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+/* How many files the worker may run ahead of the main thread in one
+ * directory: enough to keep a disk busy, little enough to stay in cache. */
+#define AHEAD 64
+
+enum job_state { J_PENDING, J_RUNNING, J_DONE, J_GONE };
+
+struct job {
+	enum job_state state;
+	struct stat st;
+	struct hashdb_hash h;
+	uint64_t bytes;
+};
+
+/* The entries of one directory of the walk's stack. */
+struct batch {
+	bool live;
+	int dirfd;		/* our own dup: the walk may close its fd */
+	char **names;
+	struct job *jobs;
+	size_t n, scan, main_pos;
+};
+
+struct prehash {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t work, done;
+	struct batch *b;	/* indexed by depth */
+	size_t nb, capb;
+	const struct hashdb_statcache *sc;
+	bool stop;
+};
+
+static void batch_free(struct batch *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		free(b->names[i]);
+	free(b->names);
+	free(b->jobs);
+	if (b->dirfd >= 0)
+		close(b->dirfd);
+	memset(b, 0, sizeof(*b));
+	b->dirfd = -1;
+}
+
+/* Wait until no job of @b is being hashed, then drop it.  Lock held. */
+static void batch_retire(struct prehash *ph, struct batch *b)
+{
+	for (;;) {
+		bool running = false;
+
+		for (size_t i = 0; i < b->n && !running; i++)
+			running = b->jobs[i].state == J_RUNNING;
+		if (!running)
+			break;
+		pthread_cond_wait(&ph->done, &ph->mu);
+	}
+	batch_free(b);
+}
+
+/* The deepest directory with a pending job within reach.  Lock held. */
+static bool pick(struct prehash *ph, size_t *bi, size_t *ji)
+{
+	for (size_t d = ph->nb; d-- > 0;) {
+		struct batch *b = &ph->b[d];
+
+		if (!b->live)
+			continue;
+		while (b->scan < b->n && b->jobs[b->scan].state != J_PENDING)
+			b->scan++;
+		if (b->scan < b->n && b->scan < b->main_pos + AHEAD) {
+			*bi = d;
+			*ji = b->scan++;
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool worth_hashing(const struct prehash *ph, int fd, const struct stat *st)
+{
+	const struct hashdb_sc_entry *ce;
+	struct statx stx;
+
+	if (st->st_size == 0 || st->st_nlink > 1)
+		return false;	/* the main thread skips or recognises these */
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &stx) == 0 &&
+	    (stx.stx_attributes_mask & STATX_ATTR_IMMUTABLE) &&
+	    (stx.stx_attributes & STATX_ATTR_IMMUTABLE))
+		return false;
+	ce = ph->sc ? hashdb_sc_lookup(ph->sc, st->st_dev, st->st_ino) : NULL;
+	return !(ce && ce->size == (uint64_t)st->st_size &&
+		 ce->mtime_s == st->st_mtim.tv_sec && ce->mtime_ns == st->st_mtim.tv_nsec &&
+		 ce->ctime_s == st->st_ctim.tv_sec && ce->ctime_ns == st->st_ctim.tv_nsec);
+}
+
+static void *worker(void *arg)
+{
+	struct prehash *ph = arg;
+	size_t bi, ji;
+
+	pthread_mutex_lock(&ph->mu);
+	while (!ph->stop) {
+		struct job res = { .state = J_GONE };
+		int dirfd, fd;
+		char *name;
+
+		if (!pick(ph, &bi, &ji)) {
+			pthread_cond_wait(&ph->work, &ph->mu);
+			continue;
+		}
+		ph->b[bi].jobs[ji].state = J_RUNNING;
+		dirfd = ph->b[bi].dirfd;
+		name = ph->b[bi].names[ji];
+		pthread_mutex_unlock(&ph->mu);
+
+		/* dirfd and name stay valid: a batch is only retired when
+		 * none of its jobs is running. */
+		fd = walk_open_regular(dirfd, name, &res.st);
+		if (fd >= 0) {
+			if (worth_hashing(ph, fd, &res.st) &&
+			    hashdb_hash_fd(fd, &res.h, &res.bytes, 0) == 0)
+				res.state = J_DONE;
+			close(fd);
+		}
+
+		pthread_mutex_lock(&ph->mu);
+		ph->b[bi].jobs[ji] = res;
+		pthread_cond_broadcast(&ph->done);
+	}
+	pthread_mutex_unlock(&ph->mu);
+	return NULL;
+}
+
+int prehash_start(struct prehash **out)
+{
+	struct prehash *ph = calloc(1, sizeof(*ph));
+	int r;
+
+	if (!ph)
+		return -ENOMEM;
+	pthread_mutex_init(&ph->mu, NULL);
+	pthread_cond_init(&ph->work, NULL);
+	pthread_cond_init(&ph->done, NULL);
+	r = pthread_create(&ph->thread, NULL, worker, ph);
+	if (r) {
+		free(ph);
+		return -r;
+	}
+	*out = ph;
+	return 0;
+}
+
+void prehash_guest(struct prehash *ph, const struct hashdb_statcache *sc, bool ignore_mtime)
+{
+	(void)ignore_mtime;	/* the content hash does not depend on it */
+	pthread_mutex_lock(&ph->mu);
+	ph->sc = sc;
+	pthread_mutex_unlock(&ph->mu);
+}
+
+void prehash_guest_done(struct prehash *ph)
+{
+	pthread_mutex_lock(&ph->mu);
+	for (size_t d = 0; d < ph->nb; d++)
+		if (ph->b[d].live)
+			batch_retire(ph, &ph->b[d]);
+	ph->nb = 0;
+	ph->sc = NULL;
+	pthread_mutex_unlock(&ph->mu);
+}
+
+void prehash_dir_loaded(struct prehash *ph, const struct walk_dir *d)
+{
+	struct batch nb = { .live = true, .dirfd = -1, .n = d->n };
+	size_t regular = 0;
+
+	for (size_t i = 0; i < d->n; i++)
+		regular += d->types[i] == DT_REG || d->types[i] == DT_UNKNOWN;
+	if (regular == 0)
+		return;
+	nb.names = calloc(d->n, sizeof(*nb.names));
+	nb.jobs = calloc(d->n, sizeof(*nb.jobs));
+	nb.dirfd = fcntl(d->dirfd, F_DUPFD_CLOEXEC, 0);
+	if (!nb.names || !nb.jobs || nb.dirfd < 0)
+		goto fail;
+	for (size_t i = 0; i < d->n; i++) {
+		bool want = d->types[i] == DT_REG || d->types[i] == DT_UNKNOWN;
+
+		nb.jobs[i].state = want ? J_PENDING : J_GONE;
+		if (want && !(nb.names[i] = strdup(d->names[i])))
+			goto fail;
+	}
+	pthread_mutex_lock(&ph->mu);
+	if (d->depth >= ph->capb) {
+		size_t cap = ph->capb ? ph->capb * 2 : 64;
+		struct batch *b;
+
+		while (cap <= d->depth)
+			cap *= 2;
+		b = realloc(ph->b, cap * sizeof(*b));
+		if (!b) {
+			pthread_mutex_unlock(&ph->mu);
+			goto fail;
+		}
+		for (size_t i = ph->capb; i < cap; i++)
+			b[i] = (struct batch){ .dirfd = -1 };
+		ph->b = b;
+		ph->capb = cap;
+	}
+	if (ph->b[d->depth].live)
+		batch_retire(ph, &ph->b[d->depth]);
+	ph->b[d->depth] = nb;
+	if (d->depth + 1 > ph->nb)
+		ph->nb = d->depth + 1;
+	pthread_cond_signal(&ph->work);
+	pthread_mutex_unlock(&ph->mu);
+	return;
+fail:
+	batch_free(&nb);	/* no prehashing for this directory: only slower */
+}
+
+void prehash_dir_done(struct prehash *ph, size_t depth)
+{
+	pthread_mutex_lock(&ph->mu);
+	if (depth < ph->nb && ph->b[depth].live)
+		batch_retire(ph, &ph->b[depth]);
+	while (ph->nb > 0 && !ph->b[ph->nb - 1].live)
+		ph->nb--;
+	pthread_mutex_unlock(&ph->mu);
+}
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+int prehash_take(struct prehash *ph, size_t depth, size_t index, const struct stat *st,
+		 struct hashdb_hash *out, uint64_t *bytes)
+{
+	struct batch *b;
+	struct job *j;
+	int r = 0;
+
+	pthread_mutex_lock(&ph->mu);
+	if (depth >= ph->nb || !ph->b[depth].live || index >= ph->b[depth].n)
+		goto out;
+	b = &ph->b[depth];
+	if (index + 1 > b->main_pos) {
+		b->main_pos = index + 1;
+		pthread_cond_signal(&ph->work);
+	}
+	while (b->jobs[index].state == J_RUNNING)
+		pthread_cond_wait(&ph->done, &ph->mu);
+	j = &b->jobs[index];
+	if (j->state == J_DONE && same_file(&j->st, st)) {
+		*out = j->h;
+		*bytes = j->bytes;
+		r = 1;
+	}
+	j->state = J_GONE;
+out:
+	pthread_mutex_unlock(&ph->mu);
+	return r;
+}
+
+void prehash_stop(struct prehash *ph)
+{
+	if (!ph)
+		return;
+	prehash_guest_done(ph);
+	pthread_mutex_lock(&ph->mu);
+	ph->stop = true;
+	pthread_cond_broadcast(&ph->work);
+	pthread_mutex_unlock(&ph->mu);
+	pthread_join(ph->thread, NULL);
+	free(ph->b);
+	pthread_mutex_destroy(&ph->mu);
+	pthread_cond_destroy(&ph->work);
+	pthread_cond_destroy(&ph->done);
+	free(ph);
+}

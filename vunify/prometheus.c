@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* node_exporter textfile collector output, written atomically. */
+#include "vunify/prometheus.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vunify/vunify.h"
+
+char *prom_path(const struct options *o, const char *command, const char *pool, bool *oom)
+{
+	char *path, *q;
+	const char *s = pool;
+	size_t len;
+
+	*oom = false;
+	if (o->prometheus) {
+		path = strdup(o->prometheus);
+		*oom = !path;
+		return path;
+	}
+	if (!o->prometheus_dir)
+		return NULL;
+	while (*s == '/')
+		s++;
+	len = strlen(o->prometheus_dir) + strlen(command) + strlen(s) + 32;
+	path = malloc(len);
+	if (!path) {
+		*oom = true;
+		return NULL;
+	}
+	snprintf(path, len, "%s/vunify_%s_%s.prom", o->prometheus_dir, command, *s ? s : "root");
+	/* Only the part after the directory: slashes of the pool path become
+	 * '_', trailing ones dropped. */
+	q = path + strlen(o->prometheus_dir) + 1;
+	for (; *q; q++)
+		if (*q == '/')
+			*q = '_';
+	len = strlen(path);
+	while (len > 5 && !strcmp(path + len - 6, "_.prom")) {
+		memmove(path + len - 6, ".prom", 6);
+		len--;
+	}
+	return path;
+}
+
+int prom_open(struct prom *p, const char *path, const char *pool)
+{
+	size_t len = strlen(path) + 32;
+	int fd;
+
+	memset(p, 0, sizeof(*p));
+	p->pool = pool;
+	p->path = strdup(path);
+	p->tmp = malloc(len);
+	if (!p->path || !p->tmp) {
+		free(p->path);
+		free(p->tmp);
+		return -ENOMEM;
+	}
+	snprintf(p->tmp, len, "%s.%d.tmp", path, (int)getpid());
+	fd = open(p->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0 || !(p->f = fdopen(fd, "w"))) {
+		int r = -errno;
+
+		if (fd >= 0) {
+			close(fd);
+			unlink(p->tmp);
+		}
+		free(p->path);
+		free(p->tmp);
+		p->path = p->tmp = NULL;
+		return r;
+	}
+	return 0;
+}
+
+/* Label values: backslash, double quote and newline escaped; bytes that
+ * are not printable ASCII as \\xNN text, so the file stays valid UTF-8. */
+static void label_value(FILE *f, const char *s)
+{
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+		if (*c == '\\' || *c == '"')
+			fprintf(f, "\\%c", *c);
+		else if (*c == '\n')
+			fputs("\\n", f);
+		else if (*c < 0x20 || *c >= 0x7f)
+			fprintf(f, "\\\\x%02x", *c);
+		else
+			fputc(*c, f);
+	}
+}
+
+void prom_family(struct prom *p, const char *name, const char *type, const char *help)
+{
+	fprintf(p->f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+void prom_sample(struct prom *p, const char *name, const char *lk, const char *lv, double v)
+{
+	fprintf(p->f, "%s{pool=\"", name);
+	label_value(p->f, p->pool);
+	if (lk) {
+		fprintf(p->f, "\",%s=\"", lk);
+		label_value(p->f, lv);
+	}
+	/* %.17g keeps every integer up to 2^53 exact. */
+	fprintf(p->f, "\"} %.17g\n", v);
+}
+
+void prom_gauge(struct prom *p, const char *name, const char *help, double v)
+{
+	prom_family(p, name, "gauge", help);
+	prom_sample(p, name, NULL, NULL, v);
+}
+
+void prom_abort(struct prom *p)
+{
+	if (p->f) {
+		fclose(p->f);
+		unlink(p->tmp);
+	}
+	free(p->path);
+	free(p->tmp);
+	memset(p, 0, sizeof(*p));
+}
+
+int prom_commit(struct prom *p)
+{
+	int r = 0;
+
+	if (fflush(p->f) != 0 || ferror(p->f))
+		r = -(errno ?: EIO);
+	if (r == 0 && fsync(fileno(p->f)) < 0)
+		r = -errno;
+	if (fclose(p->f) != 0 && r == 0)
+		r = -errno;
+	p->f = NULL;
+	if (r == 0 && rename(p->tmp, p->path) < 0)
+		r = -errno;
+	if (r < 0)
+		unlink(p->tmp);
+	free(p->path);
+	free(p->tmp);
+	p->path = p->tmp = NULL;
+	return r;
+}
+
+int prom_finish(struct prom *p, const char *command, int exit_code, double seconds)
+{
+	char name[96], path[4096];
+	struct timespec now;
+	int r;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	snprintf(name, sizeof(name), "vunify_%s_exit_code", command);
+	prom_gauge(p, name, "exit code of the last run (see vunify(8))", exit_code);
+	snprintf(name, sizeof(name), "vunify_%s_duration_seconds", command);
+	prom_gauge(p, name, "wall-clock time of the last run", seconds);
+	snprintf(name, sizeof(name), "vunify_%s_last_run_timestamp_seconds", command);
+	prom_gauge(p, name, "when the last run ended (Unix time)",
+		   (double)now.tv_sec + now.tv_nsec / 1e9);
+	snprintf(path, sizeof(path), "%s", p->path);
+	r = prom_commit(p);
+	if (r < 0) {
+		msg_error("%s: cannot write metrics: %s", esc(path, 0), strerror(-r));
+		return -1;
+	}
+	return 0;
+}

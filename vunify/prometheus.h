@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Metrics for node_exporter's textfile collector: a file of
+ *   # HELP name text
+ *   # TYPE name gauge
+ *   name{pool="/vservers",guest="web1"} 123
+ * lines, written to "FILE.PID.tmp" (not *.prom, so the collector never
+ * reads a half-written file), fsync'ed and renamed over FILE.
+ *
+ * Where the file goes: --prometheus FILE, or else prometheus-dir from the
+ * configuration, as DIR/vunify_COMMAND_POOL.prom with POOL the pool's path
+ * with '/' turned into '_' ("/vservers" -> vunify_unify_vservers.prom).
+ */
+#ifndef VUNIFY_PROMETHEUS_H
+#define VUNIFY_PROMETHEUS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct options;
+
+struct prom {
+	FILE *f;
+	char *path, *tmp;
+	const char *pool;	/* the pool label on every sample */
+	int err;		/* first write error (negative errno) */
+};
+
+/* The file for @command's metrics: malloc'd, or NULL when none is wanted
+ * (or out of memory: *oom set). */
+char *prom_path(const struct options *o, const char *command, const char *pool, bool *oom);
+/* Start writing @path; every sample carries pool="@pool". */
+int prom_open(struct prom *p, const char *path, const char *pool);
+/* # HELP and # TYPE (gauge or counter) of a metric family. */
+void prom_family(struct prom *p, const char *name, const char *type, const char *help);
+/* One sample; @lk/@lv: an optional extra label (NULL for none). */
+void prom_sample(struct prom *p, const char *name, const char *lk, const char *lv, double v);
+/* Family with one pool-labelled sample, for the many single-value metrics. */
+void prom_gauge(struct prom *p, const char *name, const char *help, double v);
+/* Finish: flush, fsync, rename over the target.  0 or negative errno. */
+int prom_commit(struct prom *p);
+/* Drop the temporary file (on errors). */
+void prom_abort(struct prom *p);
+
+/* Write the metrics every command shares (exit code, duration, time of the
+ * run) and commit; prints an error naming the file on failure.  Returns 0
+ * or -1.  Used as the last step of a command that opened @p. */
+int prom_finish(struct prom *p, const char *command, int exit_code, double seconds);
+
+#endif
