@@ -56,6 +56,11 @@ int cowlink_is_immutable(int fd, bool *on);
  * restored even when @op fails; op's result is returned.
  */
 int cowlink_with_mutable(int lockfd, int objfd, int (*op)(void *arg), void *arg);
+/* The same for an operation that touches up to COWLINK_MUTABLE_MAX inodes
+ * at once (a rename between two CoW links): the flag of each fds[i] that
+ * has it is cleared, and restored afterwards; fds[i] < 0 are skipped. */
+#define COWLINK_MUTABLE_MAX 4
+int cowlink_with_mutable_n(int lockfd, const int *fds, int n, int (*op)(void *arg), void *arg);
 
 /* ---- meta.c: what a guest can observe ------------------------------------- */
 

@@ -80,3 +80,41 @@ out:
 	}
 	return r;
 }
+
+int cowlink_with_mutable_n(int lockfd, const int *fds, int n, int (*op)(void *arg), void *arg)
+{
+	bool was[COWLINK_MUTABLE_MAX] = { false };
+	int r = 0, r2, i;
+
+	if (n < 0 || n > COWLINK_MUTABLE_MAX)
+		return -EINVAL;
+	if (lockfd >= 0 && flock(lockfd, LOCK_EX) < 0)
+		return -errno;
+	/* The same inode may be passed twice (two names of one object): the
+	 * second sees the flag cleared already and leaves restoring to the
+	 * first. */
+	for (i = 0; i < n && r == 0; i++) {
+		if (fds[i] < 0)
+			continue;
+		r = cowlink_is_immutable(fds[i], &was[i]);
+		if (r == 0 && was[i])
+			r = cowlink_set_immutable(fds[i], false);
+		if (r < 0)
+			was[i] = false;
+	}
+	if (r == 0)
+		r = op(arg);
+	for (i = n - 1; i >= 0; i--) {
+		if (!was[i])
+			continue;
+		r2 = cowlink_set_immutable(fds[i], true);
+		if (r == 0)
+			r = r2;
+	}
+	if (lockfd >= 0) {
+		int saved = errno;
+		flock(lockfd, LOCK_UN);
+		errno = saved;
+	}
+	return r;
+}

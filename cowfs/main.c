@@ -1,0 +1,397 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* cowfs [-f] [-d] [-s] [-o OPTIONS] POOL MOUNTPOINT */
+#include "cowfs/cowfs.h"
+
+#include "hashdb/pool.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <linux/fs.h>
+#include <linux/magic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#ifndef FUSE_SUPER_MAGIC
+#define FUSE_SUPER_MAGIC 0x65735546
+#endif
+
+#define DEFAULT_TIMEOUT 10.0
+#define DEFAULT_FD_CACHE 4096
+/* Mount options cowfs always starts from; later -o options override. */
+#define DEFAULT_MOUNT_OPTS "allow_other,default_permissions,suid,dev,subtype=cowfs"
+
+struct conf {
+	char *pool;
+	double timeout, entry_timeout, attr_timeout;
+	unsigned fd_cache;
+	char *drop_cache;
+	int help, version;
+};
+
+enum { KEY_HELP, KEY_VERSION };
+
+#define CONF_OPT(t, p) { t, offsetof(struct conf, p), 1 }
+static const struct fuse_opt conf_opts[] = {
+	CONF_OPT("timeout=%lf", timeout),
+	CONF_OPT("entry_timeout=%lf", entry_timeout),
+	CONF_OPT("attr_timeout=%lf", attr_timeout),
+	CONF_OPT("fd_cache=%u", fd_cache),
+	CONF_OPT("drop_cache=%s", drop_cache),
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-V", KEY_VERSION),
+	FUSE_OPT_KEY("--version", KEY_VERSION),
+	FUSE_OPT_END
+};
+
+static int conf_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct conf *c = data;
+
+	(void)outargs;
+	switch (key) {
+	case KEY_HELP:
+		c->help = 1;
+		return 0;
+	case KEY_VERSION:
+		c->version = 1;
+		return 0;
+	case FUSE_OPT_KEY_NONOPT:
+		if (!c->pool) {
+			c->pool = strdup(arg);
+			return 0;
+		}
+		return 1;	/* the mountpoint, for fuse_parse_cmdline */
+	default:
+		return 1;
+	}
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: " COWFS_PROG " [-f] [-d] [-s] [-o OPTIONS] POOL MOUNTPOINT\n"
+		"Serve the guest roots in POOL at MOUNTPOINT, sharing CoW links and\n"
+		"copying them up on write.\n\n"
+		"cowfs options:\n"
+		"    -o timeout=SECS        entry and attribute timeout (default %g)\n"
+		"    -o entry_timeout=SECS  entry timeout only\n"
+		"    -o attr_timeout=SECS   attribute timeout only\n"
+		"    -o fd_cache=N          backing fds kept open (default %d)\n"
+		"    -o drop_cache=cow|all|none  drop backing pages after reads of CoW\n"
+		"                           links (default), of all files, or never\n"
+		"    default mount options: " DEFAULT_MOUNT_OPTS "\n"
+		"                           (nosuid, nodev, ... override them)\n\n",
+		DEFAULT_TIMEOUT, DEFAULT_FD_CACHE);
+}
+
+/* Undo mountinfo's octal escapes (\040 for a space) in place. */
+static void unescape(char *s)
+{
+	char *o = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+		    s[3] >= '0' && s[3] <= '7') {
+			*o++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+			s += 3;
+		} else {
+			*o++ = *s;
+		}
+	}
+	*o = '\0';
+}
+
+/* Refuse a second cowfs on the same mountpoint or of the same pool: two
+ * mounts of one pool would not share page cache. */
+static int check_mounted(const char *pool, const char *mnt)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char *line = NULL;
+	size_t cap = 0;
+	int r = 0;
+
+	if (!f)
+		return 0;
+	while (r == 0 && getline(&line, &cap, f) > 0) {
+		char *sep = strstr(line, " - "), *fields[6], *save = NULL, *tok;
+		char mp[PATH_MAX], type[256], src[PATH_MAX];
+		int i = 0;
+
+		if (!sep)
+			continue;
+		*sep = '\0';
+		for (tok = strtok_r(line, " ", &save); tok && i < 6; tok = strtok_r(NULL, " ", &save))
+			fields[i++] = tok;
+		if (i < 5 || sscanf(sep + 3, "%255s %4095s", type, src) != 2)
+			continue;
+		if (strcmp(type, "fuse.cowfs") != 0)
+			continue;
+		snprintf(mp, sizeof(mp), "%s", fields[4]);
+		unescape(mp);
+		unescape(src);
+		if (strcmp(mp, mnt) == 0) {
+			fprintf(stderr, COWFS_PROG ": %s is already a cowfs mount (of %s)\n", mnt, src);
+			r = -EBUSY;
+		} else if (strcmp(src, pool) == 0) {
+			fprintf(stderr, COWFS_PROG ": pool %s is already mounted by cowfs at %s\n",
+				pool, mp);
+			r = -EBUSY;
+		}
+	}
+	free(line);
+	fclose(f);
+	return r;
+}
+
+/* Warn about guests that sit on another filesystem than the pool: their
+ * files can never be CoW links (hard links do not cross filesystems). */
+static void check_guests(int poolfd, dev_t dev, const char *pool)
+{
+	int fd = openat(poolfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *e;
+	struct stat st;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.' && (!e->d_name[1] || !strcmp(e->d_name, "..")))
+			continue;
+		if (fstatat(poolfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode) &&
+		    st.st_dev != dev)
+			fprintf(stderr, COWFS_PROG ": warning: %s/%s is on another filesystem than "
+				"the pool; its files cannot be CoW links\n", pool, e->d_name);
+	}
+	closedir(d);
+}
+
+static int open_pool(struct cf_fs *fs, const char *path)
+{
+	struct stat st, hst;
+	struct statfs sfs;
+	int flags = 0;
+
+	fs->pool_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fs->pool_fd < 0) {
+		if (errno == ENOENT)
+			fprintf(stderr, COWFS_PROG ": pool %s does not exist\n", path);
+		else if (errno == ENOTDIR)
+			fprintf(stderr, COWFS_PROG ": pool %s is not a directory\n", path);
+		else
+			fprintf(stderr, COWFS_PROG ": cannot open pool %s: %s\n", path,
+				strerror(errno));
+		return -1;
+	}
+	if (fstat(fs->pool_fd, &st) < 0 || fstatfs(fs->pool_fd, &sfs) < 0) {
+		fprintf(stderr, COWFS_PROG ": %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	fs->pool_dev = st.st_dev;
+	if (sfs.f_type == FUSE_SUPER_MAGIC) {
+		fprintf(stderr, COWFS_PROG ": pool %s is on a FUSE filesystem (another cowfs "
+			"mount?); serve the backing directory instead\n", path);
+		return -1;
+	}
+	if (ioctl(fs->pool_fd, FS_IOC_GETFLAGS, &flags) < 0) {
+		fprintf(stderr, COWFS_PROG ": pool %s is on a filesystem without inode flags "
+			"(type %#lx): CoW links need the immutable flag (ext4, xfs, btrfs)\n",
+			path, (unsigned long)sfs.f_type);
+		return -1;
+	}
+	if (fstatat(fs->pool_fd, HASHDB_DIR, &hst, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    (!S_ISDIR(hst.st_mode) || hst.st_dev != st.st_dev)) {
+		fprintf(stderr, COWFS_PROG ": %s/" HASHDB_DIR " is %s; it must be a directory on "
+			"the pool's own filesystem\n", path,
+			S_ISDIR(hst.st_mode) ? "on another filesystem than the pool" :
+					       "not a directory");
+		return -1;
+	}
+	check_guests(fs->pool_fd, st.st_dev, path);
+	return 0;
+}
+
+/* fsname=POOL, with fuse_opt's escapes for ',' and '\'. */
+static char *fsname_opt(const char *pool)
+{
+	size_t n = strlen(pool);
+	char *o = malloc(2 * n + 16), *p;
+
+	if (!o)
+		return NULL;
+	p = o + sprintf(o, "fsname=");
+	for (; *pool; pool++) {
+		if (*pool == ',' || *pool == '\\')
+			*p++ = '\\';
+		*p++ = *pool;
+	}
+	*p = '\0';
+	return o;
+}
+
+static int fs_init(struct cf_fs *fs, const struct conf *c)
+{
+	int n;
+
+	fs->flag_fd = -1;
+	fs->entry_timeout = c->entry_timeout >= 0 ? c->entry_timeout : c->timeout;
+	fs->attr_timeout = c->attr_timeout >= 0 ? c->attr_timeout : c->timeout;
+	fs->fd_cache_max = c->fd_cache ? c->fd_cache : DEFAULT_FD_CACHE;
+	fs->drop_cache = 1;
+	if (c->drop_cache) {
+		if (!strcmp(c->drop_cache, "none"))
+			fs->drop_cache = 0;
+		else if (!strcmp(c->drop_cache, "all"))
+			fs->drop_cache = 2;
+		else if (strcmp(c->drop_cache, "cow")) {
+			fprintf(stderr, COWFS_PROG ": drop_cache must be cow, all or none\n");
+			return -1;
+		}
+	}
+	pthread_mutex_init(&fs->flag_fd_lock, NULL);
+	pthread_mutex_init(&fs->pending_lock, NULL);
+	for (int i = 0; i < CF_COPY_LOCKS; i++)
+		pthread_mutex_init(&fs->copy_locks[i], NULL);
+	n = getgroups(0, NULL);
+	fs->root_groups = calloc((size_t)(n > 0 ? n : 1), sizeof(gid_t));
+	if (!fs->root_groups)
+		return -1;
+	fs->nroot_groups = n > 0 ? getgroups(n, fs->root_groups) : 0;
+	if (fs->nroot_groups < 0)
+		fs->nroot_groups = 0;
+	if (cf_table_init(fs) < 0) {
+		fprintf(stderr, COWFS_PROG ": out of memory\n");
+		return -1;
+	}
+	return 0;
+}
+
+static int serve(struct cf_fs *fs, struct fuse_args *args, struct fuse_cmdline_opts *o)
+{
+	struct fuse_session *se;
+	struct fuse_loop_config *cfg;
+	int r = 1;
+
+	fs->conn_opts = fuse_parse_conn_info_opts(args);
+	if (!fs->conn_opts)
+		return 1;
+	se = fuse_session_new(args, &cf_ops, sizeof(cf_ops), fs);
+	if (!se) {
+		free(fs->conn_opts);
+		return 1;
+	}
+	fs->se = se;
+	if (fuse_set_signal_handlers(se) != 0)
+		goto out_destroy;
+	if (fuse_session_mount(se, o->mountpoint) != 0)
+		goto out_signals;
+	fuse_daemonize(o->foreground);
+	if (o->singlethread) {
+		r = fuse_session_loop(se);
+	} else {
+		cfg = fuse_loop_cfg_create();
+		fuse_loop_cfg_set_clone_fd(cfg, (unsigned)o->clone_fd);
+		/* unset is UINT_MAX, which libfuse 3.14 would log as invalid */
+		if (o->max_idle_threads <= 100000)
+			fuse_loop_cfg_set_idle_threads(cfg, o->max_idle_threads);
+		if (o->max_threads > 0 && o->max_threads <= 100000)
+			fuse_loop_cfg_set_max_threads(cfg, o->max_threads);
+		r = fuse_session_loop_mt(se, cfg);
+		fuse_loop_cfg_destroy(cfg);
+	}
+	fuse_session_unmount(se);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out_destroy:
+	fuse_session_destroy(se);
+	free(fs->conn_opts);
+	/* libfuse reports the signal that ended the loop: a clean stop. */
+	return (r == 0 || r == SIGTERM || r == SIGINT || r == SIGHUP) ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct conf c = { .timeout = DEFAULT_TIMEOUT, .entry_timeout = -1, .attr_timeout = -1 };
+	struct fuse_cmdline_opts o = { 0 };
+	struct cf_fs fs = { .pool_fd = -1, .flag_fd = -1 };
+	char pool_real[PATH_MAX], mnt_real[PATH_MAX], *fsname = NULL;
+	int r = 1;
+
+	if (fuse_opt_parse(&args, &c, conf_opts, conf_proc) != 0)
+		return 1;
+	if (c.help) {
+		usage(stdout);
+		fuse_cmdline_help();
+		fuse_lowlevel_help();
+		r = 0;
+		goto out;
+	}
+	if (c.version) {
+		printf(COWFS_PROG " " COWFS_VERSION " (libfuse %s)\n", fuse_pkgversion());
+		r = 0;
+		goto out;
+	}
+	if (fuse_parse_cmdline(&args, &o) != 0)
+		goto out;
+	if (!c.pool || !o.mountpoint) {
+		usage(stderr);
+		goto out;
+	}
+	if (geteuid() != 0) {
+		fprintf(stderr, COWFS_PROG ": must run as root (it serves every guest user and "
+			"manages immutable CoW links)\n");
+		goto out;
+	}
+	if (open_pool(&fs, c.pool) < 0)
+		goto out;
+	if (!realpath(c.pool, pool_real) || !realpath(o.mountpoint, mnt_real)) {
+		fprintf(stderr, COWFS_PROG ": %s: %s\n", realpath(c.pool, pool_real) ?
+			o.mountpoint : c.pool, strerror(errno));
+		goto out;
+	}
+	if (strcmp(pool_real, mnt_real) == 0 ||
+	    (strncmp(mnt_real, pool_real, strlen(pool_real)) == 0 &&
+	     mnt_real[strlen(pool_real)] == '/')) {
+		fprintf(stderr, COWFS_PROG ": mountpoint %s is inside the pool %s\n", mnt_real,
+			pool_real);
+		goto out;
+	}
+	if (check_mounted(pool_real, mnt_real) < 0)
+		goto out;
+	fs.pool_path = pool_real;
+	fs.debug = o.debug;
+	if (fs_init(&fs, &c) < 0)
+		goto out;
+	fsname = fsname_opt(pool_real);
+	if (!fsname || fuse_opt_insert_arg(&args, 1, "-o") ||
+	    fuse_opt_insert_arg(&args, 2, DEFAULT_MOUNT_OPTS) ||
+	    fuse_opt_insert_arg(&args, 3, "-o") || fuse_opt_insert_arg(&args, 4, fsname))
+		goto out;
+	r = serve(&fs, &args, &o);
+	cf_table_destroy(&fs);
+out:
+	free(fsname);
+	free(fs.root_groups);
+	if (fs.flag_fd >= 0)
+		close(fs.flag_fd);
+	if (fs.pool_fd >= 0)
+		close(fs.pool_fd);
+	free(o.mountpoint);
+	free(c.pool);
+	free(c.drop_cache);
+	fuse_opt_free_args(&args);
+	return r;
+}

@@ -1,0 +1,51 @@
+#!/bin/bash
+# One shared 100 MB CoW link read from two guests costs about one copy of
+# page cache: both guests' paths are one FUSE nodeid (one kernel cache), and
+# cowfs drops the backing ext4 pages once it has served them.
+# Prints the figures (Cached growth, FUSE and ext4 residency) to stderr.
+source "$(dirname "$0")/common.bash"
+command -v fincore >/dev/null || skip "fincore (util-linux) is not installed"
+cowfs_pool 2
+MB=100
+head -c ${MB}M /dev/urandom >"$POOL/guest1/big"
+cp -p "$POOL/guest1/big" "$POOL/guest2/big"
+"$VUNIFY" unify "$POOL" >/dev/null 2>&1 || fail "vunify failed"
+is_cowlink "$POOL/guest1/big" && same_inode "$POOL/guest1/big" "$POOL/guest2/big" ||
+	fail "the big file was not unified"
+cowfs_mount
+
+cached_kib() { awk '/^Cached:/ {print $2}' /proc/meminfo; }
+resident_kib() { fincore -b -n -o RES "$1" | awk '{print int($1 / 1024)}'; }
+size_kib=$((MB * 1024))
+
+sync
+echo 3 >/proc/sys/vm/drop_caches
+c0=$(cached_kib)
+cat "$MNT/guest1/big" >/dev/null
+c1=$(cached_kib)
+cat "$MNT/guest2/big" >/dev/null
+c2=$(cached_kib)
+fuse_res=$(resident_kib "$MNT/guest2/big")
+ext4_res=$(resident_kib "$POOL/guest1/big")
+first=$((c1 - c0)) second=$((c2 - c1))
+echo >&2 "page cache for one ${MB} MiB CoW link read by two guests:"
+echo >&2 "  Cached +$((first / 1024)) MiB after guest1's read, +$((second / 1024)) MiB after guest2's"
+echo >&2 "  FUSE cache of the shared nodeid: $((fuse_res / 1024)) MiB; backing ext4 pages: $((ext4_res / 1024)) MiB"
+
+[ "$fuse_res" -ge $((size_kib * 9 / 10)) ] || fail "the FUSE cache does not hold the file ($fuse_res KiB)"
+[ "$second" -lt $((size_kib / 4)) ] || fail "guest2's read grew the cache by $second KiB: not shared"
+[ $((first + second)) -lt $((size_kib * 3 / 2)) ] ||
+	fail "two reads cost $((first + second)) KiB of cache for a $size_kib KiB file"
+[ "$ext4_res" -lt $((size_kib / 4)) ] || fail "backing ext4 keeps $ext4_res KiB of the file cached"
+
+# For comparison (reported, not asserted): with drop_cache=none the backing
+# pages stay, about two copies in all.
+cowfs_umount
+cowfs_mount -o drop_cache=none
+sync
+echo 3 >/proc/sys/vm/drop_caches
+c0=$(cached_kib)
+cat "$MNT/guest1/big" "$MNT/guest2/big" >/dev/null
+c1=$(cached_kib)
+echo >&2 "  with -o drop_cache=none: Cached +$(((c1 - c0) / 1024)) MiB, backing ext4 pages $(($(resident_kib "$POOL/guest1/big") / 1024)) MiB"
+cowfs_umount
