@@ -127,7 +127,7 @@ static void skip(struct unify *u, const char *path, enum skip why, int err)
 	if (why == SK_ERROR || why == SK_COLLISION)
 		msg_error("%s%s: %s%s%s", esc(u->guest, 0), esc(path, 1), skip_why[why],
 			  err ? ": " : "", err ? strerror(err) : "");
-	else if (u->o->verbose >= 1 && why != SK_EMPTY)
+	else if (u->o->verbose >= 1)
 		msg_info(u->o, "%s%s: skipped: %s", esc(u->guest, 0), esc(path, 1),
 			 skip_why[why]);
 }
