@@ -2,8 +2,11 @@
 /* Opening and locking a pool the way every changing command does. */
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "vunify/vunify.h"
+#include "vunify/walk.h"
 
 int pool_open_locked(const char *path, bool create, struct hashdb_pool *p)
 {
@@ -29,4 +32,41 @@ int pool_open_locked(const char *path, bool create, struct hashdb_pool *p)
 		msg_error("%s: cannot lock pool: %s", esc(path, 0), strerror(-r));
 	hashdb_pool_close(p);
 	return r == -EWOULDBLOCK ? EXIT_LOCKED : EXIT_FATAL;
+}
+
+struct count_ctx {
+	const struct exclude *x;
+	uint64_t n;
+};
+
+static int count_entry(void *ctx, const struct walk_entry *e)
+{
+	struct count_ctx *c = ctx;
+	bool dir = S_ISDIR(e->stx->stx_mode);
+
+	c->n++;
+	if (dir && c->x && c->x->n && exclude_match(c->x, e->path, true))
+		return WALK_SKIP_DIR;
+	return WALK_CONTINUE;
+}
+
+static void count_error(void *ctx, const char *path, int err, const char *what)
+{
+	(void)ctx, (void)path, (void)err, (void)what;	/* the real walk reports */
+}
+
+uint64_t count_entries(struct hashdb_pool *p, const struct guests *g, const struct exclude *x)
+{
+	struct count_ctx c = { x, 0 };
+	struct walk_ops ops = { .entry = count_entry, .error = count_error, .ctx = &c };
+
+	for (size_t i = 0; i < g->n; i++) {
+		int fd = guest_open(p, g->names[i]);
+
+		if (fd < 0)
+			continue;
+		walk_tree(fd, &ops);
+		close(fd);
+	}
+	return c.n;
 }
