@@ -14,7 +14,7 @@ tty_run() { # tty_run OUTFILE CMD...: run with stdout/stderr on a pseudo-termina
 }
 tty_run "$d/unify.tty" "$VUNIFY" unify "$pool"
 grep -q $'\r' "$d/unify.tty" || fail "unify shows no progress on a terminal"
-grep -aqE 'guest[12] \[[# ]{20}\] +[0-9]+% [0-9]+/[0-9]+ files, [0-9.]+ MiB/[0-9.]+ MiB, [0-9.]+ MiB/s' "$d/unify.tty" ||
+grep -aqE 'guest[12] \[[# ]{20}\] +[0-9]+% [0-9]+/[0-9]+ files, [0-9.]+ MiB, [0-9.]+ MiB/s' "$d/unify.tty" ||
 	fail "unify progress lacks bar/files/bytes/rate: $(cat -v "$d/unify.tty")"
 tty_run "$d/verify.tty" "$VUNIFY" verify "$pool"
 grep -aqE 'verify objects \[[# ]{20}\] +[0-9]+% [0-9]+/[0-9]+ files, [0-9.]+ MiB/[0-9.]+ MiB, [0-9.]+ MiB/s' "$d/verify.tty" ||
