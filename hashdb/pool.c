@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "hashdb/pool.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -108,6 +109,30 @@ int hashdb_pool_lock(struct hashdb_pool *p, pid_t *holder)
 	}
 	p->lockfd = fd;
 	return 0;
+}
+
+int hashdb_pool_clean_tmp(struct hashdb_pool *p)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd, n = 0;
+
+	if (p->cachefd < 0)
+		return 0;
+	fd = openat(p->cachefd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	while ((de = readdir(d)))
+		if (cowlink_is_tmp_name(de->d_name, NULL) && unlinkat(p->cachefd, de->d_name, 0) == 0)
+			n++;
+	closedir(d);
+	return n;
 }
 
 void hashdb_object_name(const char *hex, unsigned gen, char *buf, size_t len)

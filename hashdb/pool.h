@@ -43,6 +43,11 @@ void hashdb_pool_close(struct hashdb_pool *p);
  * (its pid in *holder, 0 if unknown). */
 int hashdb_pool_lock(struct hashdb_pool *p, pid_t *holder);
 
+/* Remove the temporary files a killed run left in cache/ (a stat cache
+ * being written when the run died).  Only while holding the run lock:
+ * another run's file in progress looks the same.  Returns how many. */
+int hashdb_pool_clean_tmp(struct hashdb_pool *p);
+
 /* "xx/HASH" or "xx/HASH.N" into @buf (at least 48 bytes). */
 void hashdb_object_name(const char *hex, unsigned gen, char *buf, size_t len);
 /* Open object (hex, gen) O_RDONLY; its stat into *st when not NULL. */

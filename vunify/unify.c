@@ -853,6 +853,12 @@ int cmd_unify(int argc, char **argv)
 		rc = r == -EWOULDBLOCK ? EXIT_LOCKED : EXIT_FATAL;
 		goto out;
 	}
+	if (!o.dry_run) {
+		/* A stat cache a killed run was writing. */
+		int n = hashdb_pool_clean_tmp(&pool);
+		if (n > 0)
+			u.st.cleaned += (uint64_t)n;
+	}
 	rc = config_apply(&o, &pool);
 	if (rc)
 		goto out;

@@ -29,14 +29,21 @@ need_fuse() {
 	[ -n "${COWFS:-}" ] && [ -x "$COWFS" ] || skip "cowfs was not built"
 }
 
-_cleanups=()
-at_exit() { _cleanups+=("$*"); }
+# Cleanups go to a log file, not an array: helpers such as scratch_dir run in
+# $(...), a subshell whose array changes the main shell never sees (and whose
+# exit runs no EXIT trap), so their cleanups were lost.  The log keeps the
+# order of registration across subshells; it runs backwards at exit.
+_cleanup_log=$(mktemp "${TMPDIR:-/tmp}/cowfs-test-cleanup.XXXXXX")
+at_exit() { printf '%s\0' "$*" >> "$_cleanup_log"; }
 _run_cleanups() {
 	local rc=$?
 	local i
-	for ((i = ${#_cleanups[@]} - 1; i >= 0; i--)); do
-		eval "${_cleanups[$i]}" || true
+	local -a c=()
+	mapfile -d '' c < "$_cleanup_log"
+	for ((i = ${#c[@]} - 1; i >= 0; i--)); do
+		eval "${c[$i]}" || true
 	done
+	rm -f "$_cleanup_log"
 	exit $rc
 }
 trap _run_cleanups EXIT

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "vunify/config.c"
-#include "vunify/exclude.c"
+/* vunify/exclude.c is linked by tests/meson.build (vunify_pure) */
 #include "vunify/objects.c"
 #include "vunify/prometheus.c"
 #include "vunify/report.c"
