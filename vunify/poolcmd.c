@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cowlink/cowlink.h"
 #include "vunify/vunify.h"
 #include "vunify/walk.h"
 
@@ -69,4 +70,25 @@ uint64_t count_entries(struct hashdb_pool *p, const struct guests *g, const stru
 		close(fd);
 	}
 	return c.n;
+}
+
+int split_link(struct hashdb_pool *p, int fd, int dirfd, const char *name)
+{
+	struct stat d0, d1;
+	int r;
+
+	if (fstat(dirfd, &d0) < 0)
+		return -errno;
+	r = cowlink_copy_up(p->flagfd, fd, dirfd, name, NULL);
+	if (r < 0)
+		return r;
+	/* The rename moved the directory's mtime, which guests observe (as
+	 * unify does, put it back). */
+	if (fstat(dirfd, &d1) == 0 && (d1.st_mtim.tv_sec != d0.st_mtim.tv_sec ||
+				       d1.st_mtim.tv_nsec != d0.st_mtim.tv_nsec)) {
+		struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, d0.st_mtim };
+
+		futimens(dirfd, ts);
+	}
+	return 0;
 }

@@ -323,7 +323,7 @@ static void check_path(struct verify *v, const struct walk_entry *e)
 		if (!v->repair)
 			return;
 		fd = walk_open_regular(e->dirfd, e->name, &st);
-		r = fd < 0 ? fd : cowlink_copy_up(v->pool->flagfd, fd, e->dirfd, e->name, NULL);
+		r = fd < 0 ? fd : split_link(v->pool, fd, e->dirfd, e->name);
 		if (fd >= 0)
 			close(fd);
 		if (r < 0) {
