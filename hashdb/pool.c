@@ -55,14 +55,16 @@ int hashdb_pool_open(const char *path, bool create, struct hashdb_pool *p)
 		r = -errno;
 		goto fail;
 	}
+	/* A first run killed while making the state leaves some of it: read
+	 * as what it is, a pool without objects or without caches. */
 	r = open_subdir(p->statefd, "objects", create, 0700);
-	if (r < 0)
+	if (r < 0 && !(r == -ENOENT && !create))
 		goto fail;
-	p->objfd = r;
+	p->objfd = r < 0 ? -1 : r;
 	r = open_subdir(p->statefd, "cache", create, 0700);
-	if (r < 0)
+	if (r < 0 && !(r == -ENOENT && !create))
 		goto fail;
-	p->cachefd = r;
+	p->cachefd = r < 0 ? -1 : r;
 	r = open_lockfile(p->statefd, "flags.lock");
 	if (r < 0)
 		goto fail;

@@ -2,8 +2,12 @@
 /* Opening and locking a pool the way every changing command does. */
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "cowlink/cowlink.h"
 #include "vunify/vunify.h"
+#include "vunify/walk.h"
 
 int pool_open_locked(const char *path, bool create, struct hashdb_pool *p)
 {
@@ -29,4 +33,62 @@ int pool_open_locked(const char *path, bool create, struct hashdb_pool *p)
 		msg_error("%s: cannot lock pool: %s", esc(path, 0), strerror(-r));
 	hashdb_pool_close(p);
 	return r == -EWOULDBLOCK ? EXIT_LOCKED : EXIT_FATAL;
+}
+
+struct count_ctx {
+	const struct exclude *x;
+	uint64_t n;
+};
+
+static int count_entry(void *ctx, const struct walk_entry *e)
+{
+	struct count_ctx *c = ctx;
+	bool dir = S_ISDIR(e->stx->stx_mode);
+
+	c->n++;
+	if (dir && c->x && c->x->n && exclude_match(c->x, e->path, true))
+		return WALK_SKIP_DIR;
+	return WALK_CONTINUE;
+}
+
+static void count_error(void *ctx, const char *path, int err, const char *what)
+{
+	(void)ctx, (void)path, (void)err, (void)what;	/* the real walk reports */
+}
+
+uint64_t count_entries(struct hashdb_pool *p, const struct guests *g, const struct exclude *x)
+{
+	struct count_ctx c = { x, 0 };
+	struct walk_ops ops = { .entry = count_entry, .error = count_error, .ctx = &c };
+
+	for (size_t i = 0; i < g->n; i++) {
+		int fd = guest_open(p, g->names[i]);
+
+		if (fd < 0)
+			continue;
+		walk_tree(fd, &ops);
+		close(fd);
+	}
+	return c.n;
+}
+
+int split_link(struct hashdb_pool *p, int fd, int dirfd, const char *name)
+{
+	struct stat d0, d1;
+	int r;
+
+	if (fstat(dirfd, &d0) < 0)
+		return -errno;
+	r = cowlink_copy_up(p->flagfd, fd, dirfd, name, NULL);
+	if (r < 0)
+		return r;
+	/* The rename moved the directory's mtime, which guests observe (as
+	 * unify does, put it back). */
+	if (fstat(dirfd, &d1) == 0 && (d1.st_mtim.tv_sec != d0.st_mtim.tv_sec ||
+				       d1.st_mtim.tv_nsec != d0.st_mtim.tv_nsec)) {
+		struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, d0.st_mtim };
+
+		futimens(dirfd, ts);
+	}
+	return 0;
 }

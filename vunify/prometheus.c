@@ -63,7 +63,11 @@ int prom_open(struct prom *p, const char *path, const char *pool)
 		return -ENOMEM;
 	}
 	snprintf(p->tmp, len, "%s.%d.tmp", path, (int)getpid());
-	fd = open(p->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	/* O_EXCL: never write through a name someone else planted; a stale
+	 * file of a crashed run with this pid is removed and created anew. */
+	fd = open(p->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0 && errno == EEXIST && unlink(p->tmp) == 0)
+		fd = open(p->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0 || !(p->f = fdopen(fd, "w"))) {
 		int r = -errno;
 

@@ -206,12 +206,16 @@ void progress_bar(struct progress *p, const char *label, uint64_t files, uint64_
 		}
 	}
 	fmt_mib(b, sizeof(b), bytes);
-	fmt_mib(bt, sizeof(bt), bytes_total);
+	bt[0] = '\0';
+	if (bytes_total) {
+		bt[0] = '/';
+		fmt_mib(bt + 1, sizeof(bt) - 1, bytes_total);
+	}
 	snprintf(rate, sizeof(rate), "%.1f MiB/s", bps / 1048576.0);
 	p->last_ms = t;
 	fputs("\r\033[K", stderr);
 	if (frac >= 0)
-		fprintf(stderr, "%s %s %3d%% %" PRIu64 "/%" PRIu64 " files, %s/%s, %s%s",
+		fprintf(stderr, "%s %s %3d%% %" PRIu64 "/%" PRIu64 " files, %s%s, %s%s",
 			label, bar, (int)(frac * 100), files, files_total, b, bt, rate, eta);
 	else
 		fprintf(stderr, "%s %" PRIu64 " files, %s, %s", label, files, b, rate);

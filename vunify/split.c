@@ -103,7 +103,7 @@ static void split_file(struct split *s, int dirfd, const char *name, const char 
 	if (r < 0)
 		goto fail;
 	if (!s->o->dry_run) {
-		r = cowlink_copy_up(s->pool->flagfd, fd, dirfd, name, NULL);
+		r = split_link(s->pool, fd, dirfd, name);
 		if (r < 0)
 			goto fail;
 	}

@@ -77,6 +77,7 @@ struct unify {
 	struct prehash *ph;	/* NULL: hash everything in the main thread */
 	const char *guest;
 	unsigned long tmpseq;
+	uint64_t total;		/* entries to walk, for the progress bar */
 };
 
 /* ---- small helpers -------------------------------------------------------- */
@@ -127,7 +128,7 @@ static void skip(struct unify *u, const char *path, enum skip why, int err)
 	if (why == SK_ERROR || why == SK_COLLISION)
 		msg_error("%s%s: %s%s%s", esc(u->guest, 0), esc(path, 1), skip_why[why],
 			  err ? ": " : "", err ? strerror(err) : "");
-	else if (u->o->verbose >= 1 && why != SK_EMPTY)
+	else if (u->o->verbose >= 1)
 		msg_info(u->o, "%s%s: skipped: %s", esc(u->guest, 0), esc(path, 1),
 			 skip_why[why]);
 }
@@ -573,7 +574,7 @@ static int on_entry(void *ctx, const struct walk_entry *e)
 	pid_t pid;
 
 	u->st.scanned++;
-	progress_bar(&u->prog, u->guest, u->st.scanned, 0, u->st.hashed_bytes, 0);
+	progress_bar(&u->prog, u->guest, u->st.scanned, u->total, u->st.hashed_bytes, 0);
 	if (u->o->excludes.n && exclude_match(&u->o->excludes, e->path, is_dir)) {
 		skip(u, e->path, SK_EXCLUDED, 0);
 		return is_dir ? WALK_SKIP_DIR : WALK_CONTINUE;
@@ -865,6 +866,8 @@ int cmd_unify(int argc, char **argv)
 		rc = EXIT_USAGE;
 		goto out;
 	}
+	if (u.prog.on)
+		u.total = count_entries(&pool, &g, &o.excludes);
 	if (prehash_start(&u.ph) < 0)
 		u.ph = NULL;	/* only slower */
 	for (size_t i = 0; i < g.n; i++) {

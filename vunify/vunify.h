@@ -78,5 +78,11 @@ int cmd_split(int argc, char **argv);
  * vunify(8): returns 0, or EXIT_FATAL / EXIT_LOCKED after printing why.
  * A pool without state is opened (and locked) only when @create. */
 int pool_open_locked(const char *path, bool create, struct hashdb_pool *p);
+/* Entries of the guests a walk would visit (excluded directories are not
+ * entered): the total for a progress bar.  A stat-only walk. */
+uint64_t count_entries(struct hashdb_pool *p, const struct guests *g, const struct exclude *x);
+/* Replace the CoW link @name in @dirfd (open as @fd) by a private copy
+ * with all its metadata (cowlink_copy_up), keeping the directory's mtime. */
+int split_link(struct hashdb_pool *p, int fd, int dirfd, const char *name);
 
 #endif

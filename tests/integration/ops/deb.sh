@@ -34,6 +34,11 @@ at_exit "dpkg --purge cowfs >/dev/null 2>&1"
 dpkg -i "$deb" > "$d/install.log" 2>&1 || fail "dpkg -i failed: $(cat "$d/install.log")"
 ver=$(sed -n '1s/^cowfs (\([^)]*\)).*/\1/p' "$SRCDIR/debian/changelog")
 assert_eq "vunify ${ver%%-*}" "$(/usr/sbin/vunify --version)" "installed vunify --version"
+if grep -qx ./usr/sbin/cowfs "$d/contents"; then
+	/usr/sbin/cowfs --version > "$d/cowfs.version" 2>&1 || fail "installed cowfs --version failed: $(cat "$d/cowfs.version")"
+else
+	echo "NOTE: cowfs is not built in this tree; the package carries vunify only" >&2
+fi
 man -w vunify > /dev/null || fail "man vunify does not find the installed page"
 man -w 5 vunify-pool > /dev/null || fail "man 5 vunify-pool does not find the installed page"
 [ -x /usr/libexec/vunify-nightly ] || fail "vunify-nightly is not executable"

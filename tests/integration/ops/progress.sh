@@ -1,6 +1,6 @@
 #!/bin/bash
-# Progress on a terminal for unify, verify and split (files, bytes, rate;
-# a bar and percentage where the total is known); nothing of it when
+# Progress on a terminal for unify, verify and split (a bar, percentage,
+# files, bytes, rate; an ETA once a run takes more than a second); nothing of it when
 # stderr is not a terminal (cron) or with -q.
 source "$(dirname "$0")/../lib.sh"
 need_root
@@ -14,7 +14,8 @@ tty_run() { # tty_run OUTFILE CMD...: run with stdout/stderr on a pseudo-termina
 }
 tty_run "$d/unify.tty" "$VUNIFY" unify "$pool"
 grep -q $'\r' "$d/unify.tty" || fail "unify shows no progress on a terminal"
-grep -aqE 'guest[12] [0-9]+ files, [0-9.]+ MiB, [0-9.]+ MiB/s' "$d/unify.tty" || fail "unify progress lacks files/bytes/rate: $(cat -v "$d/unify.tty")"
+grep -aqE 'guest[12] \[[# ]{20}\] +[0-9]+% [0-9]+/[0-9]+ files, [0-9.]+ MiB, [0-9.]+ MiB/s' "$d/unify.tty" ||
+	fail "unify progress lacks bar/files/bytes/rate: $(cat -v "$d/unify.tty")"
 tty_run "$d/verify.tty" "$VUNIFY" verify "$pool"
 grep -aqE 'verify objects \[[# ]{20}\] +[0-9]+% [0-9]+/[0-9]+ files, [0-9.]+ MiB/[0-9.]+ MiB, [0-9.]+ MiB/s' "$d/verify.tty" ||
 	fail "verify progress lacks a bar: $(cat -v "$d/verify.tty")"

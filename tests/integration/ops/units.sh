@@ -51,7 +51,7 @@ run_unit() {
 		cmd=${cmd//%i/$inst}
 		set +e
 		# shellcheck disable=SC2086 # systemd splits on blanks too
-		$cmd >> "$d/out" 2>&1
+		$cmd >> "$d/stdout" 2>> "$d/out"
 		rc=$?
 		set -e
 		echo "$rc $cmd"
@@ -60,14 +60,18 @@ run_unit() {
 : > "$d/out"
 run_unit > "$d/run1"
 cat "$d/run1" >&2
-[ "$(wc -l < "$d/run1")" -ge 3 ] || fail "expected unify, gc and verify in the service"
+[ "$(wc -l < "$d/run1")" -ge 4 ] || fail "expected unify, gc, audit and verify in the service"
 grep -vq '^0 ' "$d/run1" && fail "a unit command failed: $(cat "$d/run1")"
-grep -q ' unify ' "$d/run1" && grep -q ' gc ' "$d/run1" && grep -q ' verify ' "$d/run1" ||
-	fail "unit does not run unify, gc and verify"
+for c in unify gc audit verify; do
+	grep -q " $c " "$d/run1" || fail "unit does not run $c"
+done
 is_cowlink "$pool/guest1/usr/bin/cat" || fail "the unit's commands did not unify the pool"
 [ ! -s "$d/out" ] || fail "the unit's commands are not quiet on success: $(cat "$d/out")"
-# Overlapping run: every command exits 4, which the unit counts as success.
+grep -q "^pool: 2 guests" "$d/stdout" || fail "no audit table for the journal: $(cat "$d/stdout")"
+# Overlapping run: every changing command exits 4, which the unit counts as
+# success; audit only reads and runs anyway.
 flock "$pool/.hashdb/lock" bash -c "$(declare -f run_unit); svc='$svc' pool='$pool' inst='$inst' d='$d' run_unit" > "$d/run2"
 cat "$d/run2" >&2
-grep -vq '^4 ' "$d/run2" && fail "commands on a locked pool: $(cat "$d/run2")"
+grep -v ' audit ' "$d/run2" | grep -vq '^4 ' && fail "commands on a locked pool: $(cat "$d/run2")"
+grep -q '^0 .* audit ' "$d/run2" || fail "audit on a locked pool: $(cat "$d/run2")"
 true

@@ -9,6 +9,10 @@ need_root
 d=$(scratch_dir)
 p=$d/pool
 "$SRCDIR/scripts/make-sample-guests" "$p" 3 >/dev/null
+# Several names of one inode inside a guest: two identical files (unify
+# links them to one object) and a hard link the guest made itself.
+cp -a "$p/guest1/usr/bin/ls" "$p/guest1/usr/bin/ls.copy"
+ln "$p/guest2/etc/passwd" "$p/guest2/etc/passwd.hl"
 
 check_du() { # check_du WHEN
 	local g i n

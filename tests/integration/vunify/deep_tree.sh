@@ -72,8 +72,11 @@ deep g1 build
 deep g2 build
 bottom_state() { deep "$1" state; }
 bottom_inodes() { deep "$1" inodes | tr '\n' ' '; }
-before=$(bottom_state g1)
-assert_eq "$before" "$(bottom_state g2)" "test setup: both guests alike"
+before1=$(bottom_state g1)
+before2=$(bottom_state g2)
+# Alike but for the bottom directory's mtime (made a moment apart).
+assert_eq "$(echo "$before1" | grep -v '^dir mtime')" "$(echo "$before2" | grep -v '^dir mtime')" \
+	"test setup: both guests alike"
 
 RC=0
 (ulimit -n 100 && exec "$VUNIFY" unify --json "$p") >"$d/run.out" 2>"$d/run.err" || RC=$?
@@ -82,8 +85,8 @@ assert_eq 0 "$(jq .skipped.error "$d/run.out")" "errors"
 assert_eq $((DEPTH * 2 + 2 * (2 + ${#LEVELS[@]}))) "$(jq .scanned "$d/run.out")" "entries scanned"
 assert_eq $((2 + ${#LEVELS[@]})) "$(jq .linked "$d/run.out")" "files linked"
 assert_eq "$(bottom_inodes g1)" "$(bottom_inodes g2)" "inodes of g1 and g2 files"
-assert_eq "$before" "$(bottom_state g1)" "what g1 observes"
-assert_eq "$before" "$(bottom_state g2)" "what g2 observes"
+assert_eq "$before1" "$(bottom_state g1)" "what g1 observes"
+assert_eq "$before2" "$(bottom_state g2)" "what g2 observes"
 deep g2 cowlink || fail "bottom.bin is not a CoW link"
 
 # A rerun (stat cache) agrees and changes nothing.

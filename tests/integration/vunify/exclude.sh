@@ -10,7 +10,7 @@ d=$(scratch_dir)
 p=$d/pool
 for g in g1 g2; do
 	mkdir -p "$p/$g"/{etc,var/log,var/spool/keep,usr/bin,home/u/secret}
-	for f in etc/shadow etc/hostname etc/passwd var/log/syslog var/log/app.log var/spool/a \
+	for f in etc/shadow etc/hostname etc/passwd etc/secret var/log/syslog var/log/app.log var/spool/a \
 		var/spool/keep/b usr/bin/tool usr/bin/tool.log home/u/secret/key home/u/.bashrc; do
 		echo "content of $f" > "$p/$g/$f"
 	done
@@ -35,11 +35,11 @@ for f in etc/shadow var/log/app.log usr/bin/tool.log var/spool/a home/u/secret/k
 	is_immutable "$p/g1/$f" && fail "excluded $f was made immutable"
 	getfattr --absolute-names -n trusted.cowlink "$p/g1/$f" >/dev/null 2>&1 && fail "excluded $f was marked"
 done
-for f in etc/hostname etc/passwd var/log/syslog var/spool/keep/b usr/bin/tool home/u/.bashrc; do
+for f in etc/hostname etc/passwd etc/secret var/log/syslog var/spool/keep/b usr/bin/tool home/u/.bashrc; do
 	same_inode "$p/g1/$f" "$p/g2/$f" || fail "$f (not excluded) was not linked"
 done
 # Per guest: shadow, 2 logs, spool/a (files) and secret/ (a directory, not
-# entered, so its key is not even seen).
+# entered, so its key is not even seen; the file etc/secret is no directory).
 assert_eq 10 "$(jq .skipped.excluded "$d/run.out")" "excluded entries"
 
 # A bad rules file: usage error, nothing done.

@@ -18,6 +18,12 @@ assert_eq 0 "$RC" "rerun"
 assert_eq 0 "$(jq .hashed_bytes "$d/run2.out")" "rerun hashed bytes"
 assert_eq 0 "$(jq .hashed_files "$d/run2.out")" "rerun hashed files"
 assert_eq 0 "$(jq .linked "$d/run2.out")" "rerun links"
+# Once the objects' link counts settled, the stat cache answers for every
+# file: no file is even opened.
+vrun "$d/run2b" unify --json "$p"
+assert_eq 0 "$RC" "third run"
+assert_eq "$(find "$p"/guest* -type f -size +0 | wc -l)" "$(jq .cache_hits "$d/run2b.out")" \
+	"third run: files answered from the stat cache"
 
 # guest3 arrives: a copy of guest1 as it was before unify (new inodes).
 mv "$d/spare" "$p/guest3"

@@ -81,3 +81,9 @@ guests_fast_manifest() {
 		fast_manifest "$g"
 	done
 }
+
+# traced CMD...: run CMD (strace ... vunify ...) with LeakSanitizer off:
+# it cannot work under ptrace and would abort an ASan build's vunify at exit.
+traced() {
+	ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}detect_leaks=0" "$@"
+}

@@ -3,7 +3,9 @@
 # guests, unify killed -- exactly at the Nth link/rename/ioctl(flags)/
 # setxattr(marker)/utimensat call (strace injects SIGKILL at its entry, so
 # the run dies between two steps), or after a random few ms -- then:
-#   - every guest path is as it was (manifest == original);
+#   - every guest path is as it was (manifest == original), and audit and a
+#     dry run can read the pool (even when the very first run died while
+#     making the pool's state: mkdirat targets);
 #   - the next run completes (exit 0, no errors), the manifest is still the
 #     original, no .cowlink~*~tmp leftovers remain, every pool object is
 #     immutable and marked, every non-empty file is a CoW link, and the
@@ -26,8 +28,9 @@ cp -a "$tmpl" "$d/check"
 assert_same_manifest "$(guests_manifest "$tmpl")" "$(guests_manifest "$d/check")" "cp -a of the sample guests"
 assert_same_manifest "$orig" "$(guests_fast_manifest "$d/check")" "cp -a of the sample guests (fast manifest)"
 rm -rf "$d/check"
-TARGETS=(fsetxattr:1 fsetxattr:30 linkat:1 linkat:2 linkat:45 linkat:100 renameat:1 renameat:30
-	ioctl:4 ioctl:50 ioctl:150 ioctl:201 utimensat:1 utimensat:25)
+TARGETS=(fsetxattr:1 fsetxattr:30 linkat:1 linkat:2 linkat:45 linkat:100 renameat:1 renameat:3
+	renameat2:1 renameat2:25 unlinkat:1 unlinkat:25
+	ioctl:4 ioctl:50 ioctl:150 ioctl:201 utimensat:1 utimensat:25 mkdirat:2 mkdirat:3)
 RANDOM_KILLS=${RANDOM_KILLS:-6}
 known=0
 
@@ -76,11 +79,16 @@ for t in "${TARGETS[@]}"; do
 	sc=${t%:*} n=${t#*:}
 	fresh_pool
 	RC=0
-	strace -f -o /dev/null -e trace="$sc" -e inject="$sc:signal=SIGKILL:when=$n" \
+	traced strace -f -o /dev/null -e trace="$sc" -e inject="$sc:signal=SIGKILL:when=$n" \
 		"$VUNIFY" unify "$p" >/dev/null 2>"$d/killed.err" || RC=$?
 	[ "$RC" = 137 ] && killed=$((killed + 1))
 	[ "$RC" = 137 ] || [ "$RC" = 0 ] || fail "$t: unify under strace: exit code $RC ($(head -3 "$d/killed.err"))"
 	check_manifest "kill at $t" tmp-ok
+	# Whatever state the kill left, the read-only commands can use the pool.
+	vrun "$d/audit" audit --json "$p"
+	assert_eq 0 "$RC" "audit after a kill at $t ($(head -3 "$d/audit.err"))"
+	vrun "$d/dry" unify -n --json "$p"
+	assert_eq 0 "$RC" "dry run after a kill at $t ($(head -3 "$d/dry.err"))"
 	recover "kill at $t"
 done
 # Most targets lie inside the run: if they stopped being hit, the test

@@ -13,7 +13,7 @@ p=$d/pool
 
 # Run 1 stops (SIGSTOP, delivered by strace) at its first getdents64, which
 # comes after it took the lock and wrote its pid: listing the guests.
-strace -f -o /dev/null -e trace=getdents64 -e inject=getdents64:signal=SIGSTOP:when=1 \
+traced strace -f -o /dev/null -e trace=getdents64 -e inject=getdents64:signal=SIGSTOP:when=1 \
 	"$VUNIFY" unify "$p" >"$d/run1.out" 2>"$d/run1.err" &
 tracer=$!
 at_exit "kill -9 $tracer 2>/dev/null"
