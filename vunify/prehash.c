@@ -23,11 +23,13 @@ struct job {
 	uint64_t bytes;
 };
 
-/* The entries of one directory of the walk's stack. */
+/* The entries of one directory of the walk's stack.  The worker starts on
+ * it only once the main thread had to hash a file there itself: a rerun
+ * over unchanged guests never wakes it. */
 struct batch {
-	bool live;
+	bool live, armed;
 	int dirfd;		/* our own dup: the walk may close its fd */
-	char **names;
+	const char **names;	/* the walk's strings, valid until dir_done */
 	struct job *jobs;
 	size_t n, scan, main_pos;
 };
@@ -44,8 +46,6 @@ struct prehash {
 
 static void batch_free(struct batch *b)
 {
-	for (size_t i = 0; i < b->n; i++)
-		free(b->names[i]);
 	free(b->names);
 	free(b->jobs);
 	if (b->dirfd >= 0)
@@ -75,8 +75,10 @@ static bool pick(struct prehash *ph, size_t *bi, size_t *ji)
 	for (size_t d = ph->nb; d-- > 0;) {
 		struct batch *b = &ph->b[d];
 
-		if (!b->live)
+		if (!b->live || !b->armed)
 			continue;
+		if (b->scan < b->main_pos)
+			b->scan = b->main_pos;	/* the main thread is past those */
 		while (b->scan < b->n && b->jobs[b->scan].state != J_PENDING)
 			b->scan++;
 		if (b->scan < b->n && b->scan < b->main_pos + AHEAD) {
@@ -88,21 +90,25 @@ static bool pick(struct prehash *ph, size_t *bi, size_t *ji)
 	return false;
 }
 
-static bool worth_hashing(const struct prehash *ph, int fd, const struct stat *st)
+/* Decide from a statx of the name, before opening anything, whether the
+ * main thread will want this file's hash. */
+static bool worth_hashing(const struct prehash *ph, int dirfd, const char *name,
+			  struct statx *stx)
 {
 	const struct hashdb_sc_entry *ce;
-	struct statx stx;
 
-	if (st->st_size == 0 || st->st_nlink > 1)
-		return false;	/* the main thread skips or recognises these */
-	if (statx(fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &stx) == 0 &&
-	    (stx.stx_attributes_mask & STATX_ATTR_IMMUTABLE) &&
-	    (stx.stx_attributes & STATX_ATTR_IMMUTABLE))
+	if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_BASIC_STATS, stx) < 0)
 		return false;
-	ce = ph->sc ? hashdb_sc_lookup(ph->sc, st->st_dev, st->st_ino) : NULL;
-	return !(ce && ce->size == (uint64_t)st->st_size &&
-		 ce->mtime_s == st->st_mtim.tv_sec && ce->mtime_ns == st->st_mtim.tv_nsec &&
-		 ce->ctime_s == st->st_ctim.tv_sec && ce->ctime_ns == st->st_ctim.tv_nsec);
+	if (!S_ISREG(stx->stx_mode) || stx->stx_size == 0 || stx->stx_nlink > 1)
+		return false;	/* the main thread skips or recognises these */
+	if ((stx->stx_attributes_mask & STATX_ATTR_IMMUTABLE) &&
+	    (stx->stx_attributes & STATX_ATTR_IMMUTABLE))
+		return false;
+	ce = ph->sc ? hashdb_sc_lookup(ph->sc, makedev(stx->stx_dev_major, stx->stx_dev_minor),
+				       stx->stx_ino) : NULL;
+	return !(ce && ce->size == stx->stx_size &&
+		 ce->mtime_s == stx->stx_mtime.tv_sec && ce->mtime_ns == stx->stx_mtime.tv_nsec &&
+		 ce->ctime_s == stx->stx_ctime.tv_sec && ce->ctime_ns == stx->stx_ctime.tv_nsec);
 }
 
 static void *worker(void *arg)
@@ -113,8 +119,9 @@ static void *worker(void *arg)
 	pthread_mutex_lock(&ph->mu);
 	while (!ph->stop) {
 		struct job res = { .state = J_GONE };
+		struct statx stx;
+		const char *name;
 		int dirfd, fd;
-		char *name;
 
 		if (!pick(ph, &bi, &ji)) {
 			pthread_cond_wait(&ph->work, &ph->mu);
@@ -127,9 +134,10 @@ static void *worker(void *arg)
 
 		/* dirfd and name stay valid: a batch is only retired when
 		 * none of its jobs is running. */
-		fd = walk_open_regular(dirfd, name, &res.st);
+		fd = worth_hashing(ph, dirfd, name, &stx) ? walk_open_regular(dirfd, name, &res.st)
+							   : -1;
 		if (fd >= 0) {
-			if (worth_hashing(ph, fd, &res.st) &&
+			if (res.st.st_ino == stx.stx_ino &&
 			    hashdb_hash_fd(fd, &res.h, &res.bytes, 0) == 0)
 				res.state = J_DONE;
 			close(fd);
@@ -199,8 +207,7 @@ void prehash_dir_loaded(struct prehash *ph, const struct walk_dir *d)
 		bool want = d->types[i] == DT_REG || d->types[i] == DT_UNKNOWN;
 
 		nb.jobs[i].state = want ? J_PENDING : J_GONE;
-		if (want && !(nb.names[i] = strdup(d->names[i])))
-			goto fail;
+		nb.names[i] = d->names[i];
 	}
 	pthread_mutex_lock(&ph->mu);
 	if (d->depth >= ph->capb) {
@@ -224,7 +231,6 @@ void prehash_dir_loaded(struct prehash *ph, const struct walk_dir *d)
 	ph->b[d->depth] = nb;
 	if (d->depth + 1 > ph->nb)
 		ph->nb = d->depth + 1;
-	pthread_cond_signal(&ph->work);
 	pthread_mutex_unlock(&ph->mu);
 	return;
 fail:
@@ -259,6 +265,15 @@ int prehash_take(struct prehash *ph, size_t depth, size_t index, const struct st
 	if (depth >= ph->nb || !ph->b[depth].live || index >= ph->b[depth].n)
 		goto out;
 	b = &ph->b[depth];
+	if (!b->armed) {
+		/* The first file here the main thread must hash: from now on
+		 * the worker hashes the rest of the directory ahead of it. */
+		b->armed = true;
+		b->main_pos = index + 1;
+		b->jobs[index].state = J_GONE;
+		pthread_cond_signal(&ph->work);
+		goto out;
+	}
 	if (index + 1 > b->main_pos) {
 		b->main_pos = index + 1;
 		pthread_cond_signal(&ph->work);

@@ -356,8 +356,11 @@ int walk_tree(int rootfd, const struct walk_ops *ops)
 		if (r < 0)
 			break;
 	}
-	while (w.depth > 0)
+	while (w.depth > 0) {
+		if (ops->dir_done)
+			ops->dir_done(ops->ctx, w.depth - 1);
 		frame_free(&w.st[--w.depth]);
+	}
 out:
 	free(w.st);
 	free(w.path);

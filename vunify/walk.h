@@ -49,7 +49,8 @@ struct walk_ops {
 	void *ctx;
 	bool sort_by_inode;	/* visit a directory's entries in inode order */
 	/* Optional: a directory was loaded (before its entries are visited) /
-	 * is done.  Lets a caller work ahead of the walk (vunify/prehash.c). */
+	 * is done.  Lets a caller work ahead of the walk (vunify/prehash.c).
+	 * The name strings of a walk_dir stay valid until its dir_done. */
 	void (*dir_loaded)(void *ctx, const struct walk_dir *d);
 	void (*dir_done)(void *ctx, size_t depth);
 };
