@@ -242,19 +242,11 @@ static void write_metrics(const struct options *o, const char *poolpath, const s
 		{ "shared_bytes", "allocated bytes shared with other guests",
 		  offsetof(struct usage, shared) },
 	};
-	bool oom;
-	char *path = prom_path(o, "audit", poolpath, &oom), name[96], help[160];
 	struct prom p;
-	int r;
+	char name[96], help[160];
 
-	if (!path)
+	if (!prom_begin(&p, o, "audit", poolpath))
 		return;
-	r = prom_open(&p, path, poolpath);
-	if (r < 0) {
-		msg_error("%s: cannot write metrics: %s", esc(path, 0), strerror(-r));
-		free(path);
-		return;
-	}
 	for (size_t c = 0; c < sizeof(cols) / sizeof(cols[0]); c++) {
 		snprintf(name, sizeof(name), "vunify_audit_guest_%s", cols[c].name);
 		snprintf(help, sizeof(help), "per guest: %s", cols[c].help);
@@ -273,7 +265,6 @@ static void write_metrics(const struct options *o, const char *poolpath, const s
 		   "allocated bytes of every inode of the pool once (du -sB1 POOL)",
 		   (double)a->pool_allocated);
 	prom_finish(&p, "audit", rc, ms / 1000.0);
-	free(path);
 }
 
 static void usage(FILE *f)

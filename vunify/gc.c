@@ -236,19 +236,10 @@ static void usage(FILE *f)
 
 static void write_metrics(struct gc *g, const char *poolpath, int rc, uint64_t ms)
 {
-	bool oom;
-	char *path = prom_path(g->o, "gc", poolpath, &oom);
 	struct prom p;
-	int r;
 
-	if (!path)
+	if (!prom_begin(&p, g->o, "gc", poolpath))
 		return;
-	r = prom_open(&p, path, poolpath);
-	if (r < 0) {
-		msg_error("%s: cannot write metrics: %s", esc(path, 0), strerror(-r));
-		free(path);
-		return;
-	}
 	prom_gauge(&p, "vunify_gc_objects", "objects in the pool before the run", (double)g->objects);
 	prom_gauge(&p, "vunify_gc_removed_objects", "objects removed by the run", (double)g->removed);
 	prom_gauge(&p, "vunify_gc_freed_bytes", "bytes freed by the run", (double)g->freed);
@@ -256,7 +247,6 @@ static void write_metrics(struct gc *g, const char *poolpath, int rc, uint64_t m
 		   (double)g->renamed);
 	prom_gauge(&p, "vunify_gc_errors", "objects that could not be handled", (double)g->errors);
 	prom_finish(&p, "gc", rc, ms / 1000.0);
-	free(path);
 }
 
 int cmd_gc(int argc, char **argv)

@@ -48,6 +48,24 @@ char *prom_path(const struct options *o, const char *command, const char *pool, 
 	return path;
 }
 
+bool prom_begin(struct prom *p, const struct options *o, const char *command, const char *pool)
+{
+	bool oom = false;
+	char *path = prom_path(o, command, pool, &oom);
+	int r;
+
+	if (!path) {
+		if (oom)
+			msg_error("cannot write metrics: %s", strerror(ENOMEM));
+		return false;
+	}
+	r = prom_open(p, path, pool);
+	if (r < 0)
+		msg_error("%s: cannot write metrics: %s", esc(path, 0), strerror(-r));
+	free(path);
+	return r == 0;
+}
+
 int prom_open(struct prom *p, const char *path, const char *pool)
 {
 	size_t len = strlen(path) + 32;

@@ -30,6 +30,11 @@ struct prom {
 /* The file for @command's metrics: malloc'd, or NULL when none is wanted
  * (or out of memory: *oom set). */
 char *prom_path(const struct options *o, const char *command, const char *pool, bool *oom);
+/* Open @command's metrics file for @pool when the options ask for one.
+ * Returns true when the caller should write samples and prom_finish();
+ * false when no metrics are wanted or the file could not be started (the
+ * reason is already on stderr). */
+bool prom_begin(struct prom *p, const struct options *o, const char *command, const char *pool);
 /* Start writing @path; every sample carries pool="@pool". */
 int prom_open(struct prom *p, const char *path, const char *pool);
 /* # HELP and # TYPE (gauge or counter) of a metric family. */

@@ -725,19 +725,10 @@ static void write_metrics(const struct unify *u, const char *poolpath, size_t ng
 			  uint64_t ms)
 {
 	const struct stats *s = &u->st;
-	bool oom;
-	char *path = prom_path(u->o, "unify", poolpath, &oom);
 	struct prom p;
-	int r;
 
-	if (!path)
+	if (!prom_begin(&p, u->o, "unify", poolpath))
 		return;
-	r = prom_open(&p, path, poolpath);
-	if (r < 0) {
-		msg_error("%s: cannot write metrics: %s", esc(path, 0), strerror(-r));
-		free(path);
-		return;
-	}
 	prom_gauge(&p, "vunify_unify_guests", "guests walked", (double)nguests);
 	prom_gauge(&p, "vunify_unify_scanned_entries", "entries walked", (double)s->scanned);
 	prom_gauge(&p, "vunify_unify_regular_files", "regular files seen", (double)s->regular);
@@ -755,7 +746,6 @@ static void write_metrics(const struct unify *u, const char *poolpath, size_t ng
 		prom_sample(&p, "vunify_unify_skipped_files", "reason", skip_names[i],
 			    (double)s->skipped[i]);
 	prom_finish(&p, "unify", rc, ms / 1000.0);
-	free(path);
 }
 
 /* ---- command line --------------------------------------------------------- */

@@ -499,19 +499,10 @@ static void print_json(const struct verify *v, int rc)
 static void write_metrics(const struct verify *v, const char *poolpath, int rc, uint64_t ms)
 {
 	const struct counts *c = &v->c;
-	bool oom;
-	char *path = prom_path(v->o, "verify", poolpath, &oom);
 	struct prom p;
-	int r;
 
-	if (!path)
+	if (!prom_begin(&p, v->o, "verify", poolpath))
 		return;
-	r = prom_open(&p, path, poolpath);
-	if (r < 0) {
-		msg_error("%s: cannot write metrics: %s", esc(path, 0), strerror(-r));
-		free(path);
-		return;
-	}
 	prom_gauge(&p, "vunify_verify_objects", "objects checked", (double)c->objects);
 	prom_gauge(&p, "vunify_verify_bytes", "bytes re-hashed", (double)c->bytes);
 	prom_gauge(&p, "vunify_verify_damaged_objects",
@@ -530,7 +521,6 @@ static void write_metrics(const struct verify *v, const char *poolpath, int rc, 
 	prom_gauge(&p, "vunify_verify_errors", "paths that could not be checked",
 		   (double)c->errors);
 	prom_finish(&p, "verify", rc, ms / 1000.0);
-	free(path);
 }
 
 static void usage(FILE *f)
