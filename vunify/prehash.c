@@ -14,6 +14,11 @@
  * directory: enough to keep a disk busy, little enough to stay in cache. */
 #define AHEAD 64
 
+/* Workers: the code takes any number, but one is best measured (4 debootstrap
+ * guests, 2 cores): since prefetch.c keeps the disk busy on a cold first run,
+ * more workers only added lock traffic and took CPU from the main thread. */
+#define WORKERS 1
+
 enum job_state { J_PENDING, J_RUNNING, J_DONE, J_GONE };
 
 struct job {
@@ -35,12 +40,14 @@ struct batch {
 };
 
 struct prehash {
-	pthread_t thread;
+	pthread_t threads[WORKERS];
+	size_t nthreads;
 	pthread_mutex_t mu;
 	pthread_cond_t work, done;
 	struct batch *b;	/* indexed by depth */
 	size_t nb, capb;
 	const struct hashdb_statcache *sc;
+	bool eager;		/* guest without a stat cache: arm every batch */
 	bool stop;
 };
 
@@ -161,12 +168,17 @@ int prehash_start(struct prehash **out)
 	pthread_mutex_init(&ph->mu, NULL);
 	pthread_cond_init(&ph->work, NULL);
 	pthread_cond_init(&ph->done, NULL);
-	r = pthread_create(&ph->thread, NULL, worker, ph);
-	if (r) {
+	for (size_t i = 0; i < WORKERS; i++) {
+		r = pthread_create(&ph->threads[i], NULL, worker, ph);
+		if (r)
+			break;
+		ph->nthreads++;
+	}
+	if (ph->nthreads == 0) {
 		free(ph);
 		return -r;
 	}
-	*out = ph;
+	*out = ph;	/* fewer workers than asked for: only slower */
 	return 0;
 }
 
@@ -175,6 +187,11 @@ void prehash_guest(struct prehash *ph, const struct hashdb_statcache *sc, bool i
 	(void)ignore_mtime;	/* the content hash does not depend on it */
 	pthread_mutex_lock(&ph->mu);
 	ph->sc = sc;
+	/* A guest seen for the first time will have every file hashed: no
+	 * reason to wait until the main thread hashes one in each directory
+	 * (most directories hold a handful of files, and the first one's
+	 * cold read would go unoverlapped). */
+	ph->eager = sc && sc->nold == 0;
 	pthread_mutex_unlock(&ph->mu);
 }
 
@@ -228,9 +245,12 @@ void prehash_dir_loaded(struct prehash *ph, const struct walk_dir *d)
 	}
 	if (ph->b[d->depth].live)
 		batch_retire(ph, &ph->b[d->depth]);
+	nb.armed = ph->eager;
 	ph->b[d->depth] = nb;
 	if (d->depth + 1 > ph->nb)
 		ph->nb = d->depth + 1;
+	if (nb.armed)
+		pthread_cond_broadcast(&ph->work);
 	pthread_mutex_unlock(&ph->mu);
 	return;
 fail:
@@ -271,7 +291,7 @@ int prehash_take(struct prehash *ph, size_t depth, size_t index, const struct st
 		b->armed = true;
 		b->main_pos = index + 1;
 		b->jobs[index].state = J_GONE;
-		pthread_cond_signal(&ph->work);
+		pthread_cond_broadcast(&ph->work);
 		goto out;
 	}
 	if (index + 1 > b->main_pos) {
@@ -301,7 +321,8 @@ void prehash_stop(struct prehash *ph)
 	ph->stop = true;
 	pthread_cond_broadcast(&ph->work);
 	pthread_mutex_unlock(&ph->mu);
-	pthread_join(ph->thread, NULL);
+	for (size_t i = 0; i < ph->nthreads; i++)
+		pthread_join(ph->threads[i], NULL);
 	free(ph->b);
 	pthread_mutex_destroy(&ph->mu);
 	pthread_cond_destroy(&ph->work);

@@ -33,6 +33,7 @@
 #include "hashdb/pool.h"
 #include "hashdb/statcache.h"
 #include "vunify/config.h"
+#include "vunify/prefetch.h"
 #include "vunify/prehash.h"
 #include "vunify/prometheus.h"
 #include "vunify/vunify.h"
@@ -75,6 +76,7 @@ struct unify {
 	struct progress prog;
 	struct idset dry;
 	struct prehash *ph;	/* NULL: hash everything in the main thread */
+	struct prefetch *pf;	/* read-ahead for a guest's first run, or NULL */
 	const char *guest;
 	unsigned long tmpseq;
 	uint64_t total;		/* entries to walk, for the progress bar */
@@ -586,6 +588,8 @@ static int on_entry(void *ctx, const struct walk_entry *e)
 		return WALK_CONTINUE;
 	}
 	u->st.regular++;
+	if (u->pf)
+		prefetch_reached(u->pf, s->stx_size);
 	if (cowlink_is_tmp_name(e->name, &pid) && clean_leftover(u, e, pid))
 		return WALK_CONTINUE;
 	ce = hashdb_sc_lookup(&u->sc, makedev(s->stx_dev_major, s->stx_dev_minor), s->stx_ino);
@@ -661,7 +665,11 @@ static int unify_guest(struct unify *u, const char *name)
 		msg_error("%s: stat cache is damaged; ignored and rebuilt", esc(name, 0));
 	if (u->ph)
 		prehash_guest(u->ph, &u->sc, u->o->ignore_mtime);
+	/* Without a stat cache every file will be read: read ahead. */
+	u->pf = u->sc.nold == 0 ? prefetch_start(fd, &u->o->excludes) : NULL;
 	r = walk_tree(fd, &ops);
+	prefetch_stop(u->pf);
+	u->pf = NULL;
 	if (u->ph)
 		prehash_guest_done(u->ph);
 	if (r < 0)

@@ -151,11 +151,14 @@ static void frame_free(struct frame *f)
 	f->fd = -1;
 }
 
-/* Keep at most WALK_MAX_FDS directory fds: close the one nearest the root
- * that is still open (never the top, which the walk is reading). */
+/* Keep at most max_fds (WALK_MAX_FDS by default) directory fds: close the
+ * one nearest the root that is still open (never the top, which the walk is
+ * reading). */
 static void shed_fds(struct walker *w)
 {
-	for (size_t i = 1; w->open_fds > WALK_MAX_FDS && i + 1 < w->depth; i++) {
+	size_t max = w->ops->max_fds ? w->ops->max_fds : WALK_MAX_FDS;
+
+	for (size_t i = 1; w->open_fds > max && i + 1 < w->depth; i++) {
 		if (w->st[i].fd >= 0) {
 			close(w->st[i].fd);
 			w->st[i].fd = -1;

@@ -48,6 +48,7 @@ struct walk_ops {
 	walk_err_fn error;
 	void *ctx;
 	bool sort_by_inode;	/* visit a directory's entries in inode order */
+	size_t max_fds;		/* directory fds held at most; 0: WALK_MAX_FDS */
 	/* Optional: a directory was loaded (before its entries are visited) /
 	 * is done.  Lets a caller work ahead of the walk (vunify/prehash.c).
 	 * The name strings of a walk_dir stay valid until its dir_done. */
