@@ -726,8 +726,7 @@ static void cf_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	fi->fh = (uint64_t)fd;
 	fi->keep_cache = 1;
-	if (!wr)
-		fi->noflush = 1;
+	fi->noflush = 1;	/* cf_flush has nothing to do: spare the request */
 	if (fuse_reply_open(req, fi) < 0)
 		close(fd);
 }
@@ -808,6 +807,7 @@ out:
 	}
 	fi->fh = (uint64_t)fd;
 	fi->keep_cache = 1;
+	fi->noflush = 1;
 	if (fuse_reply_create(req, &e, fi) < 0)
 		close(fd);
 }

@@ -5,7 +5,12 @@ the FUSE peers (bindfs, fuse-overlayfs, unionfs-fuse -o cow, rofiles-fuse
 --copyup, libfuse's passthrough_ll example).  Per repetition each tool gets a
 fresh mount and runs every workload; tools are interleaved.
 Workloads (time, lower is better):
-  walk_warm / walk_cold  find over both guests, one stat per entry
+  walk_warm / walk_cold  find over both guests, one stat per entry; walk_warm
+                         is the walk right after a first (warm-up) walk
+  walk_steady_warm       the walk after that: through FUSE the second walk
+                         still pays one GETATTR per directory (the kernel
+                         invalidates a directory's atime after an uncached
+                         READDIR), the third needs no request at all
   tar_cold               tar of both guests piped to cat
   seq2g_cold / _warm     dd of a 2 GiB file, 1 MiB blocks
   extract_sync           untar ~10k small files (two guests' usr/share) + sync
@@ -176,7 +181,7 @@ def main():
                     samples.setdefault(wl, {}).setdefault(tool, []).append(v)
             B.log("cowfs: %s %s" % (tool, {k: (round(v, 3) if not isinstance(v, str) else v)
                                            for k, v in res.items()}))
-    wls = ["walk_warm", "walk_cold", "tar_cold", "seq2g_cold", "seq2g_warm", "extract_sync",
+    wls = ["walk_warm", "walk_steady_warm", "walk_cold", "tar_cold", "seq2g_cold", "seq2g_warm", "extract_sync",
            "rand4k_warm", "first_write_1m", "first_write_100m"]
     table = {}
     for wl in wls:
