@@ -123,6 +123,7 @@ def run_tool(tool, p, src, scratch, tarball):
 
     B.timed_sh("find %s -printf '%%s\\n' > /dev/null" % guests)          # warm-up
     t("find %s -printf '%%s\\n' > /dev/null" % guests, "walk_warm")
+    t("find %s -printf '%%s\\n' > /dev/null" % guests, "walk_steady_warm")
     t("find %s -printf '%%s\\n' > /dev/null" % guests, "walk_cold", cold=True)
     t("tar cf - -C %s %s | cat > /dev/null" % (p, " ".join(GUESTS)), "tar_cold", cold=True)
     t("dd if=%s/bench/big2g of=/dev/null bs=1M status=none" % p, "seq2g_cold", cold=True)

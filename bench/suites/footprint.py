@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Suite 1, footprint: the paper's table re-measured on the debootstrap corpus.
 
-For each tool (vunify default and --ignore-mtime, util-linux hardlink default
+For each tool (vunify default, --ignore-mtime and --ignore-mtime --hardlinks, util-linux hardlink default
 and -X, jdupes -rL, rdfind -makehardlinks true) a fresh pool of `cp -a`
 copies is made, a few metadata differences are planted (see PLANTED), the
 tool runs once over all guests, and du measures per guest:
@@ -37,6 +37,8 @@ def tools(pool, guests, scratch):
     return [
         ("vunify", [B.VUNIFY, "unify", "-q", pool], None),
         ("vunify --ignore-mtime", [B.VUNIFY, "unify", "-q", "--ignore-mtime", pool], None),
+        ("vunify --ignore-mtime --hardlinks",
+         [B.VUNIFY, "unify", "-q", "--ignore-mtime", "--hardlinks", pool], None),
         ("hardlink", ["hardlink", "-q"] + gp, None),
         ("hardlink -X", ["hardlink", "-q", "-X"] + gp, None),
         ("jdupes -rL", ["jdupes", "-rLq"] + gp, None),
