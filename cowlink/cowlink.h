@@ -95,6 +95,10 @@ int cowlink_meta_serialize(const struct cowlink_meta *m, bool ignore_mtime,
 
 /* Byte-compare two open files from offset 0; 1 equal, 0 different, <0 error. */
 int cowlink_same_content(int fda, int fdb, off_t size);
+/* The same with two caller buffers of COWLINK_CMP_CHUNK bytes each, reused
+ * from file to file (fresh ones cost page faults and a heap trim per file). */
+#define COWLINK_CMP_CHUNK ((size_t)1 << 18)
+int cowlink_same_content_with(int fda, int fdb, off_t size, void *bufa, void *bufb);
 
 /* ---- copy.c: copy-up ------------------------------------------------------- */
 

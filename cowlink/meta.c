@@ -236,19 +236,14 @@ int cowlink_meta_serialize(const struct cowlink_meta *m, bool ignore_mtime,
 	return 0;
 }
 
-int cowlink_same_content(int fda, int fdb, off_t size)
+int cowlink_same_content_with(int fda, int fdb, off_t size, void *bufa, void *bufb)
 {
-	enum { CHUNK = 1 << 18 };
-	char *a = malloc(CHUNK), *b = malloc(CHUNK);
+	char *a = bufa, *b = bufb;
 	off_t off = 0;
 	int r = 1;
 
-	if (!a || !b) {
-		r = -ENOMEM;
-		goto out;
-	}
 	while (off < size || size < 0) {
-		ssize_t na = pread(fda, a, CHUNK, off);
+		ssize_t na = pread(fda, a, COWLINK_CMP_CHUNK, off);
 		ssize_t nb;
 
 		if (na < 0) {
@@ -272,6 +267,16 @@ int cowlink_same_content(int fda, int fdb, off_t size)
 	if (size >= 0 && (pread(fda, a, 1, off) != 0 || pread(fdb, b, 1, off) != 0))
 		r = 0;
 out:
+	return r;
+}
+
+int cowlink_same_content(int fda, int fdb, off_t size)
+{
+	void *a = malloc(COWLINK_CMP_CHUNK), *b = malloc(COWLINK_CMP_CHUNK);
+	int r = -ENOMEM;
+
+	if (a && b)
+		r = cowlink_same_content_with(fda, fdb, size, a, b);
 	free(a);
 	free(b);
 	return r;

@@ -21,23 +21,22 @@ void hashdb_hash_buf(const void *buf, size_t len, struct hashdb_hash *out)
 	canonical(XXH3_128bits(buf, len), out);
 }
 
-int hashdb_hash_fd(int fd, struct hashdb_hash *out, uint64_t *bytes, int drop_cache)
+int hashdb_hash_fd_with(int fd, void *buf, struct hashdb_hash *out, uint64_t *bytes,
+			int drop_cache)
 {
-	enum { CHUNK = 1 << 18 };
 	XXH3_state_t *st = XXH3_createState();
-	char *buf = malloc(CHUNK);
 	uint64_t total = 0;
 	off_t off = 0;
 	int r = 0;
 
-	if (!st || !buf) {
+	if (!st) {
 		r = -ENOMEM;
 		goto out;
 	}
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	XXH3_128bits_reset(st);
 	for (;;) {
-		ssize_t n = pread(fd, buf, CHUNK, off);
+		ssize_t n = pread(fd, buf, HASHDB_IO_CHUNK, off);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -58,6 +57,17 @@ int hashdb_hash_fd(int fd, struct hashdb_hash *out, uint64_t *bytes, int drop_ca
 		*bytes = total;
 out:
 	XXH3_freeState(st);
+	return r;
+}
+
+int hashdb_hash_fd(int fd, struct hashdb_hash *out, uint64_t *bytes, int drop_cache)
+{
+	void *buf = malloc(HASHDB_IO_CHUNK);
+	int r;
+
+	if (!buf)
+		return -ENOMEM;
+	r = hashdb_hash_fd_with(fd, buf, out, bytes, drop_cache);
 	free(buf);
 	return r;
 }

@@ -16,6 +16,12 @@ struct hashdb_hash {
  * bytes read goes to *bytes.  @drop_cache asks the kernel to drop the pages
  * after reading (cold bulk runs should not evict the guests' working set). */
 int hashdb_hash_fd(int fd, struct hashdb_hash *out, uint64_t *bytes, int drop_cache);
+/* The same with the caller's read buffer of HASHDB_IO_CHUNK bytes, for
+ * callers that hash file after file: a fresh 256 KiB buffer per file costs
+ * page faults and a heap trim every time. */
+#define HASHDB_IO_CHUNK ((size_t)1 << 18)
+int hashdb_hash_fd_with(int fd, void *buf, struct hashdb_hash *out, uint64_t *bytes,
+			int drop_cache);
 void hashdb_hash_buf(const void *buf, size_t len, struct hashdb_hash *out);
 void hashdb_hash_hex(const struct hashdb_hash *h, char hex[COWLINK_HEX_LEN + 1]);
 int hashdb_hash_from_hex(const char *hex, struct hashdb_hash *h);

@@ -48,6 +48,7 @@ struct prehash {
 	size_t nb, capb;
 	const struct hashdb_statcache *sc;
 	bool eager;		/* guest without a stat cache: arm every batch */
+	size_t idle;		/* workers waiting for work */
 	bool stop;
 };
 
@@ -121,8 +122,11 @@ static bool worth_hashing(const struct prehash *ph, int dirfd, const char *name,
 static void *worker(void *arg)
 {
 	struct prehash *ph = arg;
+	void *buf = malloc(HASHDB_IO_CHUNK);
 	size_t bi, ji;
 
+	if (!buf)
+		return NULL;	/* pending jobs stay pending: the main thread hashes */
 	pthread_mutex_lock(&ph->mu);
 	while (!ph->stop) {
 		struct job res = { .state = J_GONE };
@@ -131,7 +135,9 @@ static void *worker(void *arg)
 		int dirfd, fd;
 
 		if (!pick(ph, &bi, &ji)) {
+			ph->idle++;
 			pthread_cond_wait(&ph->work, &ph->mu);
+			ph->idle--;
 			continue;
 		}
 		ph->b[bi].jobs[ji].state = J_RUNNING;
@@ -145,7 +151,7 @@ static void *worker(void *arg)
 							   : -1;
 		if (fd >= 0) {
 			if (res.st.st_ino == stx.stx_ino &&
-			    hashdb_hash_fd(fd, &res.h, &res.bytes, 0) == 0)
+			    hashdb_hash_fd_with(fd, buf, &res.h, &res.bytes, 0) == 0)
 				res.state = J_DONE;
 			close(fd);
 		}
@@ -155,6 +161,7 @@ static void *worker(void *arg)
 		pthread_cond_broadcast(&ph->done);
 	}
 	pthread_mutex_unlock(&ph->mu);
+	free(buf);
 	return NULL;
 }
 
@@ -296,7 +303,11 @@ int prehash_take(struct prehash *ph, size_t depth, size_t index, const struct st
 	}
 	if (index + 1 > b->main_pos) {
 		b->main_pos = index + 1;
-		pthread_cond_signal(&ph->work);
+		/* A worker that ran AHEAD files ahead waits until half of that
+		 * room is free again: waking it for every file the main thread
+		 * takes cost two context switches per file. */
+		if (ph->idle && b->scan < b->n && b->scan <= b->main_pos + AHEAD / 2)
+			pthread_cond_signal(&ph->work);
 	}
 	while (b->jobs[index].state == J_RUNNING)
 		pthread_cond_wait(&ph->done, &ph->mu);

@@ -77,6 +77,7 @@ struct unify {
 	struct idset dry;
 	struct prehash *ph;	/* NULL: hash everything in the main thread */
 	struct prefetch *pf;	/* read-ahead for a guest's first run, or NULL */
+	void *io[2];		/* read buffers for hashing and comparing, reused */
 	const char *guest;
 	unsigned long tmpseq;
 	uint64_t total;		/* entries to walk, for the progress bar */
@@ -360,7 +361,7 @@ static int identify(struct unify *u, struct candidate *c)
 	if (u->ph && prehash_take(u->ph, c->e->depth, c->e->index, &c->st, &content, &bytes)) {
 		u->st.hashed_ahead++;
 	} else {
-		r = hashdb_hash_fd(c->fd, &content, &bytes, 0);
+		r = hashdb_hash_fd_with(c->fd, u->io[0], &content, &bytes, 0);
 		if (r < 0)
 			return r;
 	}
@@ -400,7 +401,7 @@ static int same_as_object(struct unify *u, struct candidate *c, int ofd)
 	r = cowlink_meta_equal(&c->meta, &om, u->o->ignore_mtime);
 	cowlink_meta_free(&om);
 	if (r)
-		r = cowlink_same_content(c->fd, ofd, c->st.st_size);
+		r = cowlink_same_content_with(c->fd, ofd, c->st.st_size, u->io[0], u->io[1]);
 	return r;
 }
 
@@ -889,6 +890,13 @@ int cmd_unify(int argc, char **argv)
 		u.total = count_entries(&pool, &g, &o.excludes);
 	if (prehash_start(&u.ph) < 0)
 		u.ph = NULL;	/* only slower */
+	u.io[0] = malloc(HASHDB_IO_CHUNK > COWLINK_CMP_CHUNK ? HASHDB_IO_CHUNK : COWLINK_CMP_CHUNK);
+	u.io[1] = malloc(COWLINK_CMP_CHUNK);
+	if (!u.io[0] || !u.io[1]) {
+		msg_error("out of memory");
+		rc = EXIT_FATAL;
+		goto out;
+	}
 	for (size_t i = 0; i < g.n; i++) {
 		r = unify_guest(&u, g.names[i]);
 		if (r < 0)
@@ -906,6 +914,8 @@ int cmd_unify(int argc, char **argv)
 	write_metrics(&u, argv[optind], g.n, rc, now_ms() - t0);
 out:
 	prehash_stop(u.ph);
+	free(u.io[0]);
+	free(u.io[1]);
 	free(o.prometheus_dir);
 	guests_free(&g);
 	free(u.dry.slots);
