@@ -14,11 +14,6 @@
  * directory: enough to keep a disk busy, little enough to stay in cache. */
 #define AHEAD 64
 
-/* Workers: the code takes any number, but one is best measured (4 debootstrap
- * guests, 2 cores): since prefetch.c keeps the disk busy on a cold first run,
- * more workers only added lock traffic and took CPU from the main thread. */
-#define WORKERS 1
-
 enum job_state { J_PENDING, J_RUNNING, J_DONE, J_GONE };
 
 struct job {
@@ -40,15 +35,14 @@ struct batch {
 };
 
 struct prehash {
-	pthread_t threads[WORKERS];
-	size_t nthreads;
+	pthread_t thread;	/* one worker: more were measured no faster */
 	pthread_mutex_t mu;
 	pthread_cond_t work, done;
 	struct batch *b;	/* indexed by depth */
 	size_t nb, capb;
 	const struct hashdb_statcache *sc;
 	bool eager;		/* guest without a stat cache: arm every batch */
-	size_t idle;		/* workers waiting for work */
+	bool idle;		/* the worker waits for work */
 	bool stop;
 };
 
@@ -135,9 +129,9 @@ static void *worker(void *arg)
 		int dirfd, fd;
 
 		if (!pick(ph, &bi, &ji)) {
-			ph->idle++;
+			ph->idle = true;
 			pthread_cond_wait(&ph->work, &ph->mu);
-			ph->idle--;
+			ph->idle = false;
 			continue;
 		}
 		ph->b[bi].jobs[ji].state = J_RUNNING;
@@ -175,17 +169,12 @@ int prehash_start(struct prehash **out)
 	pthread_mutex_init(&ph->mu, NULL);
 	pthread_cond_init(&ph->work, NULL);
 	pthread_cond_init(&ph->done, NULL);
-	for (size_t i = 0; i < WORKERS; i++) {
-		r = pthread_create(&ph->threads[i], NULL, worker, ph);
-		if (r)
-			break;
-		ph->nthreads++;
-	}
-	if (ph->nthreads == 0) {
+	r = pthread_create(&ph->thread, NULL, worker, ph);
+	if (r) {
 		free(ph);
 		return -r;
 	}
-	*out = ph;	/* fewer workers than asked for: only slower */
+	*out = ph;
 	return 0;
 }
 
@@ -257,7 +246,7 @@ void prehash_dir_loaded(struct prehash *ph, const struct walk_dir *d)
 	if (d->depth + 1 > ph->nb)
 		ph->nb = d->depth + 1;
 	if (nb.armed)
-		pthread_cond_broadcast(&ph->work);
+		pthread_cond_signal(&ph->work);
 	pthread_mutex_unlock(&ph->mu);
 	return;
 fail:
@@ -298,7 +287,7 @@ int prehash_take(struct prehash *ph, size_t depth, size_t index, const struct st
 		b->armed = true;
 		b->main_pos = index + 1;
 		b->jobs[index].state = J_GONE;
-		pthread_cond_broadcast(&ph->work);
+		pthread_cond_signal(&ph->work);
 		goto out;
 	}
 	if (index + 1 > b->main_pos) {
@@ -332,8 +321,7 @@ void prehash_stop(struct prehash *ph)
 	ph->stop = true;
 	pthread_cond_broadcast(&ph->work);
 	pthread_mutex_unlock(&ph->mu);
-	for (size_t i = 0; i < ph->nthreads; i++)
-		pthread_join(ph->threads[i], NULL);
+	pthread_join(ph->thread, NULL);
 	free(ph->b);
 	pthread_mutex_destroy(&ph->mu);
 	pthread_cond_destroy(&ph->work);
