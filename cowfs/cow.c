@@ -24,6 +24,7 @@
 #include "hashdb/pool.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -53,21 +54,15 @@ static int marker_valid(char *val, ssize_t n)
 	return cowlink_hex_valid(val);
 }
 
-bool cf_is_cow(struct cf_fs *fs, struct cf_inode *in, int dirfd, const char *name, bool immutable)
+/* The marker of @in, by name when the caller has one (getxattrat, Linux
+ * 6.13, needs no procfs walk), else through its O_PATH fd. */
+static bool has_marker(struct cf_fs *fs, struct cf_inode *in, int dirfd, const char *name)
 {
 	char proc[64], val[COWLINK_HEX_LEN + 8];
 	struct cf_xattr_args a = { (uintptr_t)val, sizeof(val) - 1, 0 };
 	ssize_t n = -1;
 	int fd;
 
-	if (in->type != S_IFREG)
-		return false;
-	if (atomic_load(&in->cow))
-		return true;
-	if (!immutable)
-		return false;
-	/* getxattrat (Linux 6.13) reads it by name, without the procfs walk
-	 * that an O_PATH fd needs. */
 	if (dirfd >= 0 && name) {
 		n = syscall(SYS_getxattrat, dirfd, name, AT_SYMLINK_NOFOLLOW, COWLINK_XATTR, &a,
 			    sizeof(a));
@@ -82,9 +77,96 @@ bool cf_is_cow(struct cf_fs *fs, struct cf_inode *in, int dirfd, const char *nam
 		n = getxattr(proc, COWLINK_XATTR, val, sizeof(val) - 1);
 		cf_fd_put(fs, in);
 	}
-	if (!marker_valid(val, n))
+	return marker_valid(val, n);
+}
+
+/* Where a guest path is wanted in a log line: the directory's path. */
+static void dir_path(int dirfd, char *buf, size_t len)
+{
+	char proc[64];
+	ssize_t n;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", dirfd);
+	n = dirfd >= 0 ? readlink(proc, buf, len - 1) : -1;
+	if (n < 0)
+		n = snprintf(buf, len, "?");
+	buf[n] = '\0';
+}
+
+void cf_log_restored(void *ctx, int fd)
+{
+	char hex[COWLINK_HEX_LEN + 1] = "?";
+	const char *where = ctx;
+	struct stat st;
+
+	cowlink_marker_get(fd, hex);
+	if (fstat(fd, &st) < 0)
+		st.st_ino = 0;
+	fuse_log(FUSE_LOG_WARNING, COWFS_PROG ": %s%srestored the immutable flag of pool object "
+		 "%s (inode %llu): it had been left cleared\n", where ? where : "",
+		 where ? ": " : "", hex, (unsigned long long)st.st_ino);
+}
+
+/* A marked inode found without its flag: anything outside cowfs could
+ * write into every guest's file.  Give the flag back under the pool's flag
+ * lock (a toggle in progress finishes first) and say so, once. */
+static void restore_flag(struct cf_fs *fs, struct cf_inode *in, int dirfd, const char *name)
+{
+	char where[PATH_MAX + NAME_MAX + 2];
+	int fd = cf_open_inode(fs, in, O_RDONLY | O_NONBLOCK | O_NOCTTY), r;
+
+	if (fd < 0)
+		return;
+	r = cowlink_restore_flag(cf_flag_fd(fs), fd);
+	if (r > 0) {
+		size_t n;
+
+		dir_path(dirfd, where, sizeof(where) - NAME_MAX - 1);
+		n = strlen(where);
+		snprintf(where + n, sizeof(where) - n, "/%s", name ? name : "");
+		cf_log_restored(where, fd);
+	} else if (r < 0) {
+		fuse_log(FUSE_LOG_ERR, COWFS_PROG ": cannot restore the immutable flag of inode "
+			 "%llu: %s\n", (unsigned long long)in->ino, strerror(-r));
+	}
+	close(fd);
+}
+
+bool cf_is_cow(struct cf_fs *fs, struct cf_inode *in, int dirfd, const char *name,
+	       const struct stat *st, bool immutable)
+{
+	if (in->type != S_IFREG)
+		return false;
+	if (atomic_load(&in->cow))
+		return true;
+	/* The marker decides, not the flag: a crash may have left the flag
+	 * cleared.  An object has its pool name and at least one guest path,
+	 * so a single-link file without the flag is no CoW link. */
+	if (!immutable && st->st_nlink < 2)
+		return false;
+	if (!has_marker(fs, in, dirfd, name))
 		return false;
 	atomic_store(&in->cow, true);
+	if (!immutable)
+		restore_flag(fs, in, dirfd, name);
+	return true;
+}
+
+bool cf_is_cow_fd(struct cf_fs *fs, struct cf_inode *in, int fd)
+{
+	char hex[COWLINK_HEX_LEN + 1];
+	struct stat st;
+	bool imm = false;
+
+	if (in->type != S_IFREG)
+		return false;
+	if (atomic_load(&in->cow))
+		return true;
+	if (fstat(fd, &st) < 0 || st.st_nlink < 2 || cowlink_marker_get(fd, hex) < 0)
+		return false;
+	atomic_store(&in->cow, true);
+	if (cowlink_is_immutable(fd, &imm) == 0 && !imm)
+		restore_flag(fs, in, -1, NULL);
 	return true;
 }
 
@@ -183,21 +265,90 @@ void cf_pending_cancel(struct cf_fs *fs, pid_t tid)
 	pthread_mutex_unlock(&fs->pending_lock);
 }
 
+/*
+ * The flag lock is an flock, which excludes open file descriptions, not
+ * threads: every worker thread takes it through its own fd, so two threads'
+ * toggles (and their journal records) never interleave.
+ */
+static void close_flag_fd(void *p)
+{
+	close((int)(intptr_t)p - 1);
+}
+
 int cf_flag_fd(struct cf_fs *fs)
 {
+	intptr_t v = (intptr_t)pthread_getspecific(fs->flag_key);
 	int fd;
 
-	pthread_mutex_lock(&fs->flag_fd_lock);
-	if (fs->flag_fd < 0) {
-		/* vunify creates the pool state; it may appear after mount. */
-		fd = openat(fs->pool_fd, HASHDB_DIR "/flags.lock",
-			    O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-		if (fd >= 0)
-			fs->flag_fd = fd;
+	if (v)
+		return (int)v - 1;
+	if (cf_pool_state(fs) < 0)
+		return -1;
+	fd = openat(fs->pool_fd, HASHDB_DIR "/flags.lock", O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (pthread_setspecific(fs->flag_key, (void *)(intptr_t)(fd + 1)) != 0) {
+		close(fd);
+		return -1;
 	}
-	fd = fs->flag_fd;
-	pthread_mutex_unlock(&fs->flag_fd_lock);
 	return fd;
+}
+
+int cf_flag_key_init(struct cf_fs *fs)
+{
+	return -pthread_key_create(&fs->flag_key, close_flag_fd);
+}
+
+/*
+ * The pool's state, once it exists (vunify makes it; it may appear after
+ * mount): recover the flags a crash left cleared, remove stale copy-up
+ * names, open the staging directory.  Runs once; 0, or -1 while there is
+ * no state yet.
+ */
+int cf_pool_state(struct cf_fs *fs)
+{
+	int statefd = -1, lockfd = -1, r = -1, n;
+	bool scanned;
+
+	if (atomic_load(&fs->state_done))
+		return 0;
+	pthread_mutex_lock(&fs->state_lock);
+	if (atomic_load(&fs->state_done)) {
+		r = 0;
+		goto out;
+	}
+	statefd = openat(fs->pool_fd, HASHDB_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (statefd < 0)
+		goto out;
+	lockfd = openat(statefd, "flags.lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (lockfd < 0)
+		goto out;
+	n = hashdb_recover_flags(statefd, lockfd, cf_log_restored, NULL, &scanned);
+	if (n < 0)
+		fuse_log(FUSE_LOG_ERR, COWFS_PROG ": recovering the immutable flags of %s: %s\n",
+			 fs->pool_path, strerror(-n));
+	else if (n > 0)
+		fuse_log(FUSE_LOG_WARNING, COWFS_PROG ": restored %d immutable flag%s left "
+			 "cleared by an interrupted operation%s\n", n, n == 1 ? "" : "s",
+			 scanned ? " (checked every object after a reboot)" : "");
+	n = hashdb_clean_staging(statefd);
+	if (n > 0)
+		fuse_log(FUSE_LOG_INFO, COWFS_PROG ": removed %d stale copy-up temporar%s\n", n,
+			 n == 1 ? "y" : "ies");
+	/* Without it, copy-ups stage in the guest's directory (still unnamed
+	 * until complete, and such names are hidden from guests). */
+	if (mkdirat(statefd, HASHDB_STAGING, 0700) == 0 || errno == EEXIST)
+		atomic_store(&fs->stage_fd, openat(statefd, HASHDB_STAGING, O_RDONLY | O_DIRECTORY |
+							  O_NOFOLLOW | O_CLOEXEC));
+	atomic_store(&fs->state_done, true);
+	r = 0;
+out:
+	pthread_mutex_unlock(&fs->state_lock);
+	if (lockfd >= 0)
+		close(lockfd);
+	if (statefd >= 0)
+		close(statefd);
+	return r;
 }
 
 int cf_with_mutable(struct cf_fs *fs, const int *fds, int n, int (*op)(void *), void *arg)
@@ -214,7 +365,7 @@ int cf_copy_up(struct cf_fs *fs, int dirfd, const char *name, const struct stat 
 {
 	pthread_mutex_t *lk = cf_copy_lock(fs, expect->st_dev, expect->st_ino);
 	struct stat st;
-	int src = -1, r;
+	int src = -1, lockfd, r;
 
 	pthread_mutex_lock(lk);
 	/* Another writer of this path may have copied it up meanwhile. */
@@ -236,7 +387,8 @@ int cf_copy_up(struct cf_fs *fs, int dirfd, const char *name, const struct stat 
 	}
 	if (st.st_dev != expect->st_dev || st.st_ino != expect->st_ino)
 		goto out;
-	r = cowlink_copy_up(cf_flag_fd(fs), src, dirfd, name, NULL);
+	lockfd = cf_flag_fd(fs);	/* first: it opens the staging directory */
+	r = cowlink_copy_up(lockfd, atomic_load(&fs->stage_fd), src, dirfd, name, NULL);
 	cf_debug(fs, "copy-up of %s (inode %llu): %s\n", name, (unsigned long long)st.st_ino,
 		 strerror(-r));
 out:

@@ -68,8 +68,12 @@ struct cf_fs {
 	char *pool_path;
 	int pool_fd;		/* O_RDONLY directory fd of POOL */
 	dev_t pool_dev;
-	int flag_fd;		/* POOL/.hashdb/flags.lock, opened lazily */
-	pthread_mutex_t flag_fd_lock;
+	/* Each worker thread's own fd of POOL/.hashdb/flags.lock (an flock
+	 * excludes open file descriptions, not threads). */
+	pthread_key_t flag_key;
+	pthread_mutex_t state_lock;	/* cf_pool_state runs once */
+	atomic_bool state_done;	/* cf_pool_state has run */
+	atomic_int stage_fd;	/* POOL/.hashdb/tmp once the state exists, else -1 */
 
 	double entry_timeout, attr_timeout;
 	unsigned fd_cache_max;
@@ -95,7 +99,7 @@ struct cf_fs {
 	atomic_int npending;
 	struct cf_pending pending[CF_PENDING_MAX];
 
-	/* copy-ups are serialised per parent directory */
+	/* copy-ups of one inode are serialised (hashed by dev/ino) */
 	pthread_mutex_t copy_locks[CF_COPY_LOCKS];
 
 	gid_t *root_groups;	/* the daemon's own groups, restored after
@@ -127,9 +131,18 @@ int cf_open_inode(struct cf_fs *fs, struct cf_inode *in, int flags);
 
 /* cow.c */
 /* Is @in (named @name in @dirfd when known, else dirfd -1) a CoW link?
- * @immutable: what statx said.  Updates in->cow (sticky). */
+ * @st, @immutable: what statx said.  Decided by the marker and the link
+ * count, never by the flag alone; a marked inode found without its flag gets
+ * it back (logged).  Updates in->cow (sticky). */
 bool cf_is_cow(struct cf_fs *fs, struct cf_inode *in, int dirfd, const char *name,
-	       bool immutable);
+	       const struct stat *st, bool immutable);
+/* The same, fresh, for an open fd of @in (any mode but O_PATH). */
+bool cf_is_cow_fd(struct cf_fs *fs, struct cf_inode *in, int fd);
+/* Log a restored flag (cowlink_restored_fn; @ctx: a path or NULL). */
+void cf_log_restored(void *ctx, int fd);
+/* Open the pool's state once it exists: recover flags, clean staging. */
+int cf_pool_state(struct cf_fs *fs);
+int cf_flag_key_init(struct cf_fs *fs);
 /* @in NULL: any CoW link the re-walk finds (a stale cached name). */
 void cf_pending_add(struct cf_fs *fs, pid_t tid, const struct cf_inode *in);
 /* A copy-up for (tid, nodeid) failed with @err: the thread's next lookup

@@ -245,7 +245,6 @@ static int fs_init(struct cf_fs *fs, const struct conf *c)
 {
 	int n;
 
-	fs->flag_fd = -1;
 	fs->entry_timeout = c->entry_timeout >= 0 ? c->entry_timeout : c->timeout;
 	fs->attr_timeout = c->attr_timeout >= 0 ? c->attr_timeout : c->timeout;
 	fs->fd_cache_max = c->fd_cache ? c->fd_cache : DEFAULT_FD_CACHE;
@@ -260,7 +259,12 @@ static int fs_init(struct cf_fs *fs, const struct conf *c)
 			return -1;
 		}
 	}
-	pthread_mutex_init(&fs->flag_fd_lock, NULL);
+	pthread_mutex_init(&fs->state_lock, NULL);
+	atomic_init(&fs->stage_fd, -1);
+	if (cf_flag_key_init(fs) < 0) {
+		fprintf(stderr, COWFS_PROG ": cannot create a thread key: %s\n", strerror(errno));
+		return -1;
+	}
 	pthread_mutex_init(&fs->pending_lock, NULL);
 	for (int i = 0; i < CF_COPY_LOCKS; i++)
 		pthread_mutex_init(&fs->copy_locks[i], NULL);
@@ -326,7 +330,7 @@ int main(int argc, char **argv)
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct conf c = { .timeout = DEFAULT_TIMEOUT, .entry_timeout = -1, .attr_timeout = -1 };
 	struct fuse_cmdline_opts o = { 0 };
-	struct cf_fs fs = { .pool_fd = -1, .flag_fd = -1 };
+	struct cf_fs fs = { .pool_fd = -1, .stage_fd = -1 };
 	char pool_real[PATH_MAX], mnt_real[PATH_MAX], *fsname = NULL;
 	int r = 1;
 
@@ -375,6 +379,9 @@ int main(int argc, char **argv)
 	fs.debug = o.debug;
 	if (fs_init(&fs, &c) < 0)
 		goto out;
+	/* Before serving: whatever a crash left (cleared flags, named copy-up
+	 * temporaries) is repaired now, not at the first copy-up. */
+	cf_pool_state(&fs);
 	fsname = fsname_opt(pool_real);
 	if (!fsname || fuse_opt_insert_arg(&args, 1, "-o") ||
 	    fuse_opt_insert_arg(&args, 2, DEFAULT_MOUNT_OPTS) ||
@@ -385,8 +392,8 @@ int main(int argc, char **argv)
 out:
 	free(fsname);
 	free(fs.root_groups);
-	if (fs.flag_fd >= 0)
-		close(fs.flag_fd);
+	if (fs.stage_fd >= 0)
+		close(fs.stage_fd);
 	if (fs.pool_fd >= 0)
 		close(fs.pool_fd);
 	free(o.mountpoint);

@@ -52,9 +52,12 @@ static void proc_path(char *buf, size_t len, int fd)
 	snprintf(buf, len, "/proc/self/fd/%d", fd);
 }
 
+/* The pool's state, and the temporary names of CoW operations in progress
+ * (or left by a crash): no guest sees them or makes them. */
 static bool hidden(fuse_ino_t parent, const char *name)
 {
-	return parent == FUSE_ROOT_ID && strcmp(name, HASHDB_DIR) == 0;
+	return (parent == FUSE_ROOT_ID && strcmp(name, HASHDB_DIR) == 0) ||
+	       cowlink_is_tmp_name(name, NULL);
 }
 
 /* 0, or the errno a name is refused with when creating it. */
@@ -95,15 +98,17 @@ static int do_stat(int fd, const char *name, int flags, struct stat *st, bool *i
 	return 0;
 }
 
-/* Is @in a CoW link?  Known ones answer at once; an immutable regular file
- * not yet known is checked for the marker. */
+/* Is @in a CoW link?  Known ones answer at once; a regular file that is
+ * immutable or has several links is checked for the marker. */
 static bool check_cow(struct cf_fs *fs, struct cf_inode *in, int dirfd, const char *name,
-		      bool immutable)
+		      const struct stat *st, bool immutable)
 {
-	return cf_is_cow(fs, in, dirfd, name, immutable);
+	return cf_is_cow(fs, in, dirfd, name, st, immutable);
 }
 
-/* Fresh check (statx of the inode now) for a request that failed EPERM. */
+/* Fresh check (statx of the inode now), before changing an inode that was
+ * not known as a CoW link: vunify may have made it one since the lookup,
+ * and a crash may have left its flag cleared, so EPERM is no test. */
 static bool is_cow_now(struct cf_fs *fs, struct cf_inode *in)
 {
 	struct stat st;
@@ -119,7 +124,7 @@ static bool is_cow_now(struct cf_fs *fs, struct cf_inode *in)
 		return false;
 	r = do_stat(fd, "", AT_EMPTY_PATH, &st, &imm);
 	cf_fd_put(fs, in);
-	return r == 0 && check_cow(fs, in, -1, NULL, imm);
+	return r == 0 && check_cow(fs, in, -1, NULL, &st, imm);
 }
 
 /* Each path of a CoW link is logically a private file. */
@@ -161,7 +166,7 @@ retry:
 		goto retry;
 	if (r < 0)
 		return r;
-	cow = check_cow(fs, in, pfd, name, imm);
+	cow = check_cow(fs, in, pfd, name, &st, imm);
 	r = may_break ? cf_pending_take(fs, TID(req), in, cow) : 0;
 	if (r < 0) {		/* this thread's copy-up of it just failed */
 		cf_inode_forget(fs, in, 1);
@@ -264,7 +269,7 @@ static void cf_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, -r);
 		return;
 	}
-	check_cow(fs, in, -1, NULL, imm);
+	check_cow(fs, in, -1, NULL, &st, imm);
 	fix_attr(in, &st);
 	fuse_reply_attr(req, &st, fs->attr_timeout);
 }
@@ -337,8 +342,13 @@ static void cf_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	int fd, r;
 
 	cf_pending_cancel(fs, TID(req));
-	if (atomic_load(&in->cow) && !fi) {
-		break_later(req, in);
+	if (is_cow_now(fs, in)) {
+		/* Through an fd (fchmod, ftruncate on a read-only fd) there is
+		 * no path to copy up: refused, as the flag would refuse it. */
+		if (fi)
+			fuse_reply_err(req, EPERM);
+		else
+			break_later(req, in);
 		return;
 	}
 	fd = cf_fd_get(fs, in);
@@ -495,17 +505,30 @@ static void cf_readlink(fuse_req_t req, fuse_ino_t ino)
 
 /* ---- removing and renaming names ----------------------------------------- */
 
+/* Is the open regular file @fd a CoW link: marked, and immutable or with
+ * the links of a shared object (a crash may have left its flag cleared)? */
+static bool fd_is_cow(int fd)
+{
+	char hex[COWLINK_HEX_LEN + 1];
+	struct stat st;
+	bool imm = false;
+
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return false;
+	if (st.st_nlink < 2 && (cowlink_is_immutable(fd, &imm) < 0 || !imm))
+		return false;
+	return cowlink_marker_get(fd, hex) == 0;
+}
+
 /* Open @name in @dirfd for the flag ioctls if it is a CoW link, else -1. */
 static int open_if_cow(int dirfd, const char *name)
 {
-	char hex[COWLINK_HEX_LEN + 1];
-	bool imm = false;
 	int fd;
 
 	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	if (cowlink_is_immutable(fd, &imm) < 0 || !imm || cowlink_marker_get(fd, hex) < 0) {
+	if (!fd_is_cow(fd)) {
 		close(fd);
 		return -1;
 	}
@@ -648,7 +671,7 @@ static void cf_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 	cf_pending_cancel(fs, TID(req));
 	/* A guest's own hard link to a CoW link: copy the source up first
 	 * (through the re-walk of its path), then link the private copy. */
-	if (atomic_load(&in->cow)) {
+	if (is_cow_now(fs, in)) {
 		break_later(req, in);
 		return;
 	}
@@ -693,26 +716,72 @@ static int backing_flags(int flags)
 	return flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_DIRECT);
 }
 
+/* O_TRUNC, applied only once the open file is known to be private. */
+static int truncate_opened(int fd, int flags)
+{
+	char proc[64];
+
+	if ((flags & O_ACCMODE) != O_RDONLY)
+		return ftruncate(fd, 0) < 0 ? -errno : 0;
+	proc_path(proc, sizeof(proc), fd);	/* O_RDONLY|O_TRUNC truncates too */
+	return truncate(proc, 0) < 0 ? -errno : 0;
+}
+
+/*
+ * An open for writing of an inode not known as a CoW link: open it without
+ * O_TRUNC, then look at what was opened.  Marked with two links or more, it
+ * is a CoW link after all (vunify made it one since the lookup, or a crash
+ * left its flag cleared so the open was not refused): refuse and break.
+ * Once we hold it open for writing, vunify's read lease on it is refused,
+ * so it cannot become shared until we close it; only then is O_TRUNC done.
+ * 0 and *fdp on success, 1 when the caller must break, negative errno.
+ */
+static int open_private(struct cf_fs *fs, struct cf_inode *in, int flags, int *fdp)
+{
+	int fd = cf_open_inode(fs, in, backing_flags(flags) & ~O_TRUNC), r;
+
+	if (fd < 0)
+		return fd == -EPERM && is_cow_now(fs, in) ? 1 : fd;
+	if (cf_is_cow_fd(fs, in, fd)) {
+		close(fd);
+		return 1;
+	}
+	if (flags & O_TRUNC) {
+		r = truncate_opened(fd, flags);
+		if (r < 0) {
+			close(fd);
+			return r;
+		}
+	}
+	*fdp = fd;
+	return 0;
+}
+
 static void cf_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct cf_fs *fs = FS(req);
 	struct cf_inode *in = cf_inode(fs, ino);
 	bool wr = wants_write(fi->flags);
 	struct stat st;
-	int fd;
+	int fd = -1, r;
 
 	cf_pending_cancel(fs, TID(req));
 	if (wr && atomic_load(&in->cow)) {
 		break_later(req, in);
 		return;
 	}
-	fd = cf_open_inode(fs, in, backing_flags(fi->flags));
-	if (fd == -EPERM && wr && is_cow_now(fs, in)) {
+	if (wr) {
+		r = open_private(fs, in, fi->flags, &fd);
+	} else {
+		fd = cf_open_inode(fs, in, backing_flags(fi->flags));
+		r = fd < 0 ? fd : 0;
+	}
+	if (r > 0) {
 		break_later(req, in);
 		return;
 	}
-	if (fd < 0) {
-		fuse_reply_err(req, -fd);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
 		return;
 	}
 	/* A write through a name that vunify has meanwhile replaced (the
@@ -758,9 +827,16 @@ static void cf_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		r = cr;
 		goto out;
 	}
-	fd = openat(pfd, name, flags, mode);
+	fd = openat(pfd, name, flags & ~O_TRUNC, mode);
 	r = fd < 0 ? -errno : 0;
 	creds_leave(fs, cr);
+	if (r == 0 && !(fi->flags & O_EXCL) && fd_is_cow(fd)) {
+		/* An existing CoW link whose flag a crash left cleared: it
+		 * must not be written; copy it up like one that refused. */
+		close(fd);
+		fd = -1;
+		r = -EPERM;
+	}
 	if (r == -EPERM && !(fi->flags & O_EXCL)) {
 		/* O_CREAT on a name that exists as a CoW link (the kernel
 		 * thought it absent): we know the path, so copy it up here. */
@@ -775,10 +851,19 @@ static void cf_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 			if (r == 0)
 				r = cr = creds_enter(req, true);
 			if (r >= 0) {
-				fd = openat(pfd, name, flags & ~O_CREAT);
+				fd = openat(pfd, name, flags & ~(O_CREAT | O_TRUNC));
 				r = fd < 0 ? -errno : 0;
 				creds_leave(fs, cr);
 			}
+		}
+	}
+	if (r == 0 && (flags & O_TRUNC)) {
+		/* As the caller: the kernel checked no write permission for a
+		 * name it thought absent. */
+		r = cr = creds_enter(req, false);
+		if (r >= 0) {
+			r = truncate_opened(fd, flags);
+			creds_leave(fs, cr);
 		}
 	}
 	if (r == 0) {
@@ -1291,7 +1376,7 @@ static void change_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, const
 		return;
 	}
 	cf_pending_cancel(fs, TID(req));
-	if (atomic_load(&in->cow)) {
+	if (is_cow_now(fs, in)) {
 		break_later(req, in);
 		return;
 	}

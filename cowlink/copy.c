@@ -133,7 +133,7 @@ int cowlink_copy_meta(int srcfd, int dstfd)
 }
 
 struct rename_arg {
-	int dirfd;
+	int fromfd, dirfd;
 	const char *from, *to;
 };
 
@@ -141,29 +141,59 @@ static int do_rename(void *p)
 {
 	struct rename_arg *a = p;
 
-	return renameat(a->dirfd, a->from, a->dirfd, a->to) < 0 ? -errno : 0;
+	return renameat(a->fromfd, a->from, a->dirfd, a->to) < 0 ? -errno : 0;
 }
 
-int cowlink_copy_up(int lockfd, int srcfd, int dirfd, const char *name, int *newfd)
+/* Give the unnamed O_TMPFILE @fd the name @tmp in @dirfd. */
+static int name_tmpfile(int fd, int dirfd, const char *tmp)
+{
+	char proc[64];
+
+	if (linkat(fd, "", dirfd, tmp, AT_EMPTY_PATH) == 0)
+		return 0;
+	if (errno != ENOENT && errno != EPERM)
+		return -errno;
+	/* Without CAP_DAC_READ_SEARCH: through procfs. */
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	return linkat(AT_FDCWD, proc, dirfd, tmp, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
+}
+
+int cowlink_copy_up(int lockfd, int stagefd, int srcfd, int dirfd, const char *name, int *newfd)
 {
 	char tmp[64];
 	struct stat st;
 	struct rename_arg ra;
+	bool named = false;
 	int fd = -1, r;
 
+	if (stagefd < 0)
+		stagefd = dirfd;
 	if (fstat(srcfd, &st) < 0)
 		return -errno;
 	r = cowlink_tmp_name(tmp, sizeof(tmp));
 	if (r < 0)
 		return r;
-	fd = openat(dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	/* Unnamed until complete: a crash leaves nothing to see or clean. */
+	fd = openat(stagefd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR)) {
+		/* A filesystem without O_TMPFILE: a named temporary. */
+		fd = openat(stagefd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		named = fd >= 0;
+	}
 	if (fd < 0)
 		return -errno;
 	r = cowlink_copy_data(srcfd, fd, st.st_size);
 	r = r ?: cowlink_copy_meta(srcfd, fd);
+	if (r == 0 && !named) {
+		r = name_tmpfile(fd, stagefd, tmp);
+		named = r == 0;
+	}
 	if (r < 0)
 		goto fail;
-	ra = (struct rename_arg){ dirfd, tmp, name };
+	/* Renaming over a name of the immutable CoW link needs its flag off;
+	 * over an existing file, ext4 also flushes the copy's data first
+	 * (auto_da_alloc), so a power cut shows the old file or the copy. */
+	ra = (struct rename_arg){ stagefd, dirfd, tmp, name };
 	r = cowlink_with_mutable(lockfd, srcfd, do_rename, &ra);
 	if (r < 0)
 		goto fail;
@@ -173,7 +203,8 @@ int cowlink_copy_up(int lockfd, int srcfd, int dirfd, const char *name, int *new
 		close(fd);
 	return 0;
 fail:
-	unlinkat(dirfd, tmp, 0);
+	if (named)
+		unlinkat(stagefd, tmp, 0);
 	close(fd);
 	return r;
 }

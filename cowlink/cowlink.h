@@ -41,7 +41,7 @@ int cowlink_marker_remove(int fd);
 bool cowlink_xattr_is_private(const char *name);
 bool cowlink_hex_valid(const char *hex);
 
-/* ---- flags.c: FS_IMMUTABLE_FL and the flag lock ---------------------------- */
+/* ---- flags.c: FS_IMMUTABLE_FL, the flag lock and the flag journal ---------- */
 
 int cowlink_get_flags(int fd, unsigned *flags);
 int cowlink_set_immutable(int fd, bool on);
@@ -52,8 +52,14 @@ int cowlink_is_immutable(int fd, bool *on);
  * Whoever needs to add or remove a name of a CoW link clears the flag, does
  * the operation and sets the flag again, holding the pool's flag lock
  * (POOL/.hashdb/flags.lock, an flock) so that two such sequences on one
- * object never interleave.  @lockfd is that lock file, open.  The flag is
- * restored even when @op fails; op's result is returned.
+ * object never interleave.  @lockfd is that lock file, open O_RDWR; it is
+ * also the flag journal: the inodes whose flag is cleared are recorded in it
+ * before, and the record is dropped once every flag is back, so that a crash
+ * in between is repaired by cowlink_flags_replay at the next start.  The
+ * flag is restored even when @op fails; op's result is returned.
+ *
+ * The lock is an flock, held per open file description: threads sharing
+ * one @lockfd must serialise among themselves (cowfs holds a mutex).
  */
 int cowlink_with_mutable(int lockfd, int objfd, int (*op)(void *arg), void *arg);
 /* The same for an operation that touches up to COWLINK_MUTABLE_MAX inodes
@@ -61,6 +67,28 @@ int cowlink_with_mutable(int lockfd, int objfd, int (*op)(void *arg), void *arg)
  * has it is cleared, and restored afterwards; fds[i] < 0 are skipped. */
 #define COWLINK_MUTABLE_MAX 4
 int cowlink_with_mutable_n(int lockfd, const int *fds, int n, int (*op)(void *arg), void *arg);
+
+/*
+ * Recovery, called with the flag lock held (LOCK_EX) by every start of
+ * vunify and cowfs (hashdb_pool_recover_flags does all of it):
+ *  - cowlink_flags_replay restores the flag of every inode a crashed toggle
+ *    had recorded, if it still carries a marker; @fn (may be NULL) is told
+ *    each one restored.  Returns how many, or a negative errno (the record
+ *    is then kept).
+ *  - cowlink_flags_same_boot: was the last recovery in this boot?  The
+ *    record is not fsync'ed, so after a reboot the caller checks every
+ *    object instead, then calls cowlink_flags_mark_boot (durable).
+ */
+typedef void (*cowlink_restored_fn)(void *ctx, int fd);
+int cowlink_flags_replay(int lockfd, cowlink_restored_fn fn, void *ctx);
+#define COWLINK_BOOT_ID_LEN 36
+int cowlink_flags_boot_id(char id[COWLINK_BOOT_ID_LEN + 1]);
+int cowlink_flags_same_boot(int lockfd, bool *same);
+int cowlink_flags_mark_boot(int lockfd);
+/* Give the marked inode @fd (O_RDONLY) its flag back if it lacks it, under
+ * the flag lock (so a toggle in progress is not mistaken for damage).
+ * 1 restored, 0 nothing to do (has it, or not marked), negative errno. */
+int cowlink_restore_flag(int lockfd, int fd);
 
 /* ---- meta.c: what a guest can observe ------------------------------------- */
 
@@ -106,13 +134,17 @@ int cowlink_same_content_with(int fda, int fdb, off_t size, void *bufa, void *bu
  * Make a private copy of the open file @srcfd named @name in directory
  * @dirfd, with all its metadata: data (copy_file_range, so reflink-capable
  * filesystems clone), owner, mode, xattrs (ACLs and capabilities included,
- * marker excluded), atime/mtime.  The copy is written to a temporary name
- * beside the target and renamed over @name, so a crash never shows a
- * half-copied file.  The rename replaces a name of an immutable inode, so
- * it runs under cowlink_with_mutable(@lockfd, @srcfd).  On success the new
- * file's fd is returned in *newfd (O_RDWR) when @newfd is not NULL.
+ * marker excluded), atime/mtime.  The copy is made in an unnamed O_TMPFILE
+ * in @stagefd (a directory on the same filesystem; -1: @dirfd), named there
+ * with a temporary name only once complete, and renamed over @name, so a
+ * crash never shows a half-copied file anywhere.  cowfs stages in
+ * POOL/.hashdb/tmp, where no guest looks and where stale names are removed
+ * at mount (hashdb_clean_staging).  The rename replaces a name of an
+ * immutable inode, so it runs under cowlink_with_mutable(@lockfd, @srcfd).
+ * On success the new file's fd is returned in *newfd (O_RDWR) when @newfd
+ * is not NULL.
  */
-int cowlink_copy_up(int lockfd, int srcfd, int dirfd, const char *name, int *newfd);
+int cowlink_copy_up(int lockfd, int stagefd, int srcfd, int dirfd, const char *name, int *newfd);
 
 /* Copy data only (used by copy_up and by vunify split). */
 int cowlink_copy_data(int srcfd, int dstfd, off_t size);

@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static int open_subdir(int dirfd, const char *name, bool create, mode_t mode)
@@ -69,6 +71,11 @@ int hashdb_pool_open(const char *path, bool create, struct hashdb_pool *p)
 	if (r < 0)
 		goto fail;
 	p->flagfd = r;
+	/* Every start repairs what a crashed toggle left (cowlink/flags.c). */
+	r = hashdb_recover_flags(p->statefd, p->flagfd, NULL, NULL, &p->flags_scanned);
+	if (r < 0)
+		goto fail;
+	p->flags_restored = r;
 	return 0;
 fail:
 	hashdb_pool_close(p);
@@ -234,4 +241,135 @@ int hashdb_object_link_over(struct hashdb_pool *p, int objfd, int dirfd, const c
 	struct link_arg a = { objfd, dirfd, tmp, name, want };
 
 	return cowlink_with_mutable(p->flagfd, objfd, do_link_over, &a);
+}
+
+/* ---- flag recovery ---------------------------------------------------------- */
+
+/* An object without its flag: give it back if its marker names it. */
+static int scan_one(int shardfd, const char *name, cowlink_restored_fn fn, void *ctx)
+{
+	char hex[COWLINK_HEX_LEN + 1];
+	struct statx x;
+	int fd, r;
+
+	if (statx(shardfd, name, AT_SYMLINK_NOFOLLOW, STATX_TYPE, &x) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISREG(x.stx_mode) ||
+	    ((x.stx_attributes_mask & STATX_ATTR_IMMUTABLE) &&
+	     (x.stx_attributes & STATX_ATTR_IMMUTABLE)))
+		return 0;
+	fd = openat(shardfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	r = cowlink_marker_get(fd, hex);
+	/* A marker that is not this object's name is verify's to report. */
+	if (r < 0 || strncmp(name, hex, COWLINK_HEX_LEN) ||
+	    (name[COWLINK_HEX_LEN] && name[COWLINK_HEX_LEN] != '.')) {
+		close(fd);
+		return 0;
+	}
+	r = cowlink_set_immutable(fd, true);
+	if (r == 0 && fn)
+		fn(ctx, fd);
+	close(fd);
+	return r < 0 ? r : 1;
+}
+
+static int scan_objects(int statefd, cowlink_restored_fn fn, void *ctx)
+{
+	int objfd = openat(statefd, "objects", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int n = 0, r = 0;
+	struct dirent *de;
+	DIR *d;
+
+	if (objfd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	d = fdopendir(objfd);
+	if (!d) {
+		r = -errno;
+		close(objfd);
+		return r;
+	}
+	while (r >= 0 && (de = readdir(d))) {
+		struct dirent *oe;
+		DIR *sd;
+		int sfd;
+
+		if (de->d_name[0] == '.')
+			continue;
+		sfd = openat(objfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sfd < 0 || !(sd = fdopendir(sfd))) {
+			if (sfd >= 0)
+				close(sfd);
+			continue;	/* not a shard: verify reports it */
+		}
+		while ((oe = readdir(sd))) {
+			int one;
+
+			if (oe->d_name[0] == '.')
+				continue;
+			one = scan_one(sfd, oe->d_name, fn, ctx);
+			if (one < 0 && r == 0)
+				r = one;
+			else if (one > 0)
+				n++;
+		}
+		closedir(sd);
+	}
+	closedir(d);
+	return r < 0 ? r : n;
+}
+
+int hashdb_recover_flags(int statefd, int lockfd, cowlink_restored_fn fn, void *ctx,
+			 bool *scanned)
+{
+	bool same = true;
+	int n, m = 0, r;
+
+	*scanned = false;
+	if (flock(lockfd, LOCK_EX) < 0)
+		return -errno;
+	n = cowlink_flags_replay(lockfd, fn, ctx);
+	if (n < 0)
+		goto out;
+	r = cowlink_flags_same_boot(lockfd, &same);
+	if (r == 0 && !same) {
+		m = scan_objects(statefd, fn, ctx);
+		r = m < 0 ? m : cowlink_flags_mark_boot(lockfd);
+		*scanned = r == 0;
+	}
+	n = r < 0 ? r : n + m;
+out:
+	r = errno;
+	flock(lockfd, LOCK_UN);
+	errno = r;
+	return n;
+}
+
+int hashdb_clean_staging(int statefd)
+{
+	int fd = openat(statefd, HASHDB_STAGING, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		n = -errno;
+		close(fd);
+		return n;
+	}
+	while ((de = readdir(d))) {
+		pid_t pid;
+
+		if (!cowlink_is_tmp_name(de->d_name, &pid))
+			continue;
+		if (pid != getpid() && kill(pid, 0) < 0 && errno == ESRCH &&
+		    unlinkat(fd, de->d_name, 0) == 0)
+			n++;
+	}
+	closedir(d);
+	return n;
 }

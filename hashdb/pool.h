@@ -8,7 +8,10 @@
  *                        started when ext4's link limit (EMLINK) is reached
  *   cache/NAME.sc        per-guest stat cache (hashdb/statcache.h)
  *   lock                 flock held by a whole vunify run (holder pid inside)
- *   flags.lock           flock held around every immutable-flag toggle
+ *   flags.lock           flock held around every immutable-flag toggle, and
+ *                        the flag journal (cowlink/cowlink.h)
+ *   tmp/                 copy-ups in progress: an O_TMPFILE gets its name
+ *                        here just before it is renamed into a guest
  *   config               per-pool configuration (optional)
  */
 #ifndef HASHDB_POOL_H
@@ -31,6 +34,8 @@ struct hashdb_pool {
 	int lockfd;	/* POOL/.hashdb/lock, -1 until hashdb_pool_lock */
 	int flagfd;	/* POOL/.hashdb/flags.lock */
 	dev_t dev;
+	int flags_restored;	/* by the recovery at open (hashdb_recover_flags) */
+	bool flags_scanned;	/* that recovery checked every object */
 };
 
 /* Open POOL (a directory, never through a symlink as its last component);
@@ -39,6 +44,22 @@ struct hashdb_pool {
  * it has no objects. */
 int hashdb_pool_open(const char *path, bool create, struct hashdb_pool *p);
 void hashdb_pool_close(struct hashdb_pool *p);
+/*
+ * Restore whatever immutable flags a crash left cleared, under the flag
+ * lock: the flag journal's record (cowlink_flags_replay), and, at the first
+ * recovery after a reboot, every object in objects/ that carries its marker
+ * but not its flag.  @statefd is POOL/.hashdb, @lockfd its flags.lock.
+ * hashdb_pool_open calls it; cowfs calls it at mount.  @fn is told each inode
+ * restored.  Returns how many (>= 0) or a negative errno; *scanned says
+ * whether every object was checked.
+ */
+int hashdb_recover_flags(int statefd, int lockfd, cowlink_restored_fn fn, void *ctx,
+			 bool *scanned);
+/* Remove named copy-up temporaries in POOL/.hashdb/tmp whose process is
+ * gone (a kill between naming an O_TMPFILE and renaming it into place). */
+int hashdb_clean_staging(int statefd);
+#define HASHDB_STAGING "tmp"
+
 /* Take the run lock without waiting; -EWOULDBLOCK when another run holds it
  * (its pid in *holder, 0 if unknown). */
 int hashdb_pool_lock(struct hashdb_pool *p, pid_t *holder);

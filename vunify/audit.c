@@ -320,6 +320,7 @@ int cmd_audit(int argc, char **argv)
 		msg_error("%s: cannot open pool: %s", esc(argv[optind], 0), strerror(-r));
 		return EXIT_FATAL;
 	}
+	pool_report_recovery(argv[optind], &pool);
 	rc = config_apply(&o, &pool);
 	if (rc)
 		goto out;

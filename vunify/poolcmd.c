@@ -9,6 +9,15 @@
 #include "vunify/vunify.h"
 #include "vunify/walk.h"
 
+void pool_report_recovery(const char *path, const struct hashdb_pool *p)
+{
+	if (p->flags_restored > 0)
+		msg_error("%s: restored the immutable flag of %d pool object%s left cleared by an "
+			  "interrupted run%s", esc(path, 0), p->flags_restored,
+			  p->flags_restored == 1 ? "" : "s",
+			  p->flags_scanned ? " (every object checked after a reboot)" : "");
+}
+
 int pool_open_locked(const char *path, bool create, struct hashdb_pool *p)
 {
 	pid_t holder = 0;
@@ -19,6 +28,7 @@ int pool_open_locked(const char *path, bool create, struct hashdb_pool *p)
 			  r == -ENOTDIR ? "not a directory" : strerror(-r));
 		return EXIT_FATAL;
 	}
+	pool_report_recovery(path, p);
 	if (p->statefd < 0)
 		return 0;	/* no state yet: nothing to lock, nothing to change */
 	r = hashdb_pool_lock(p, &holder);
@@ -79,7 +89,7 @@ int split_link(struct hashdb_pool *p, int fd, int dirfd, const char *name)
 
 	if (fstat(dirfd, &d0) < 0)
 		return -errno;
-	r = cowlink_copy_up(p->flagfd, fd, dirfd, name, NULL);
+	r = cowlink_copy_up(p->flagfd, -1, fd, dirfd, name, NULL);
 	if (r < 0)
 		return r;
 	/* The rename moved the directory's mtime, which guests observe (as

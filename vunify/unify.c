@@ -863,6 +863,7 @@ int cmd_unify(int argc, char **argv)
 		exclude_free(&o.excludes);
 		return EXIT_FATAL;
 	}
+	pool_report_recovery(argv[optind], &pool);
 	r = pool.statefd < 0 ? 0 : hashdb_pool_lock(&pool, &holder);
 	if (r < 0) {
 		if (r == -EWOULDBLOCK && holder)

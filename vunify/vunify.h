@@ -74,6 +74,8 @@ int cmd_gc(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_split(int argc, char **argv);
 
+/* Say what the pool's opening repaired (flags a crash left cleared). */
+void pool_report_recovery(const char *path, const struct hashdb_pool *p);
 /* Open POOL and take its run lock, with the messages and exit codes of
  * vunify(8): returns 0, or EXIT_FATAL / EXIT_LOCKED after printing why.
  * A pool without state is opened (and locked) only when @create. */

@@ -237,7 +237,7 @@ Test(cowlink_fs, copy_up_keeps_everything)
 
 	dirfd = open(scratch, O_RDONLY | O_DIRECTORY);
 	cr_assert_geq(dirfd, 0);
-	cr_assert_eq(cowlink_copy_up(lockfd, src, dirfd, "guest-name", &newfd), 0);
+	cr_assert_eq(cowlink_copy_up(lockfd, -1, src, dirfd, "guest-name", &newfd), 0);
 	cr_assert_geq(newfd, 0);
 	cr_assert_eq(fstat(newfd, &s1), 0);
 	cr_assert_eq(stat(link2, &s2), 0);
