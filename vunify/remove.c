@@ -172,7 +172,10 @@ static void unlink_cowlink(struct rm *r, const struct walk_entry *e, int fd, con
 		r->bytes += (uint64_t)st->st_blocks * 512;
 }
 
-/* Immutable or append-only, but no CoW link: the guest's own file. */
+/* Immutable or append-only, but no CoW link: the guest's own file.  The
+ * rule that keeps shared inodes safe: a flag is cleared outside the dance
+ * only on an inode with one link, and every pool object has two at least
+ * (its name in objects/ and the guest's). */
 static void unlink_flagged(struct rm *r, const struct walk_entry *e, int fd, const struct stat *st)
 {
 	int rc;
@@ -203,6 +206,7 @@ static void remove_flagged(struct rm *r, const struct walk_entry *e)
 {
 	char hex[COWLINK_HEX_LEN + 1];
 	struct stat st;
+	bool imm = false;
 	int fd, rc;
 
 	if (!S_ISREG(e->stx->stx_mode)) {
@@ -217,8 +221,9 @@ static void remove_flagged(struct rm *r, const struct walk_entry *e)
 			fail(r, e->path, "cannot open", strerror(-fd));
 		return;
 	}
+	/* What was opened decides, whatever the walk's stat saw. */
 	rc = cowlink_marker_get(fd, hex);
-	if (rc == 0 && (e->stx->stx_attributes & STATX_ATTR_IMMUTABLE))
+	if (rc == 0 && cowlink_is_immutable(fd, &imm) == 0 && imm)
 		unlink_cowlink(r, e, fd, &st);
 	else if (rc == 0 || rc == -ENODATA || rc == -EINVAL || rc == -ENOTSUP)
 		unlink_flagged(r, e, fd, &st);
