@@ -534,9 +534,9 @@ static int collect(struct rm *r, struct gc_stats *gs)
 static void usage(FILE *f)
 {
 	fputs("Usage: vunify remove [OPTIONS] POOL GUEST...\n"
-	      "Delete guests whole: private files plainly, CoW links without ever clearing the\n"
-	      "immutable flag of an inode other guests share; then collect the objects only\n"
-	      "they used.  Refuses while a guest is in use (a mount inside or of it, a process\n"
+	      "Delete guests whole: private files plainly, CoW links so that every inode other\n"
+	      "guests share keeps its immutable flag; then collect the objects only they\n"
+	      "used.  Refuses while a guest is in use (a mount inside or of it, a process\n"
 	      "with its root, working directory or an open file in it, directly or through\n"
 	      "cowfs).  An interrupted removal is finished by running it again.\n\n"
 	      "  -n, --dry-run          show what would be removed, change nothing\n"
