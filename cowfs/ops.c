@@ -52,11 +52,14 @@ static void proc_path(char *buf, size_t len, int fd)
 	snprintf(buf, len, "/proc/self/fd/%d", fd);
 }
 
-/* The pool's state, and the temporary names of CoW operations in progress
- * (or left by a crash): no guest sees them or makes them. */
+/* The pool's state, a guest vunify remove is taking apart, and the
+ * temporary names of CoW operations in progress (or left by a crash): no
+ * guest sees them or makes them. */
 static bool hidden(fuse_ino_t parent, const char *name)
 {
-	return (parent == FUSE_ROOT_ID && strcmp(name, HASHDB_DIR) == 0) ||
+	return (parent == FUSE_ROOT_ID &&
+		(strcmp(name, HASHDB_DIR) == 0 ||
+		 strncmp(name, HASHDB_REMOVING_PREFIX, strlen(HASHDB_REMOVING_PREFIX)) == 0)) ||
 	       cowlink_is_tmp_name(name, NULL);
 }
 

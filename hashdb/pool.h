@@ -13,6 +13,9 @@
  *   tmp/                 copy-ups in progress: an O_TMPFILE gets its name
  *                        here just before it is renamed into a guest
  *   config               per-pool configuration (optional)
+ *
+ * Beside the guests, POOL/.removing~GUEST is a guest vunify remove is taking
+ * apart (HASHDB_REMOVING_PREFIX): never a guest itself.
  */
 #ifndef HASHDB_POOL_H
 #define HASHDB_POOL_H
@@ -24,6 +27,10 @@
 #include "cowlink/cowlink.h"
 
 #define HASHDB_DIR ".hashdb"
+/* vunify remove renames POOL/GUEST to POOL/.removing~GUEST before taking it
+ * apart, so that no command lists it as a guest any more and a rerun after
+ * a crash finds what is left of it. */
+#define HASHDB_REMOVING_PREFIX ".removing~"
 #define HASHDB_MAX_GEN 1000
 
 struct hashdb_pool {

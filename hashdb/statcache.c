@@ -220,3 +220,20 @@ void hashdb_sc_free(struct hashdb_statcache *c)
 	free(c->file);
 	memset(c, 0, sizeof(*c));
 }
+
+int hashdb_sc_remove(int dirfd, const char *guest, bool dry_run)
+{
+	char *file = cache_file_name(guest);
+	struct stat st;
+	int r;
+
+	if (!file)
+		return -ENOMEM;
+	if (dry_run)
+		r = fstatat(dirfd, file, &st, AT_SYMLINK_NOFOLLOW);
+	else
+		r = unlinkat(dirfd, file, 0);
+	r = r == 0 ? 1 : errno == ENOENT ? 0 : -errno;
+	free(file);
+	return r;
+}

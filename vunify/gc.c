@@ -15,6 +15,9 @@
  * that the next gc closes; until then unify fills the gap with a new object.
  *
  * gc also removes stat caches of guests that no longer exist.
+ *
+ * gc_run is that work without the command around it: vunify remove calls it
+ * after taking guests apart.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -35,7 +38,9 @@ enum { GONE = 1 };
 struct gc {
 	const struct options *o;
 	struct hashdb_pool *pool;
-	uint64_t objects, removed, freed, renamed, caches, errors, strays;
+	const uint64_t *gone;	/* sorted; see gc_run */
+	size_t ngone;
+	struct gc_stats *s;
 };
 
 struct name_arg {
@@ -61,7 +66,7 @@ static void on_stray(void *ctx, const char *name, const char *why)
 {
 	struct gc *g = ctx;
 
-	g->strays++;
+	g->s->strays++;
 	msg_error("%s/objects/%s: %s; left alone", HASHDB_DIR, esc(name, 0), why);
 }
 
@@ -125,7 +130,7 @@ static void compact(struct gc *g, struct objent *v, size_t n)
 		if (v[i].gen != next) {
 			r = renumber(g, v[i].hex, v[i].gen, next);
 			if (r < 0) {
-				g->errors++;
+				g->s->errors++;
 				char name[64];
 
 				hashdb_object_name(v[i].hex, v[i].gen, name, sizeof(name));
@@ -135,12 +140,30 @@ static void compact(struct gc *g, struct objent *v, size_t n)
 				next = v[i].gen + 1;
 				continue;
 			}
-			g->renamed++;
+			g->s->renamed++;
 			msg_info(g->o, "%.2s/%s: generation %u renamed to %u", v[i].hex, v[i].hex,
 				 v[i].gen, next);
 		}
 		next++;
 	}
+}
+
+/* How many of the names a dry run would have unlinked are of inode @ino. */
+static uint64_t gone_links(const struct gc *g, uint64_t ino)
+{
+	size_t lo = 0, hi = g->ngone, n = 0;
+
+	while (lo < hi) {	/* first entry >= ino */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (g->gone[mid] < ino)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	while (lo + n < g->ngone && g->gone[lo + n] == ino)
+		n++;
+	return n;
 }
 
 static void gc_objects(struct gc *g, struct objlist *l)
@@ -154,11 +177,13 @@ static void gc_objects(struct gc *g, struct objlist *l)
 			struct objent *e = &l->v[j];
 			int r;
 
-			if (e->nlink != 1)
+			uint64_t gone = gone_links(g, e->ino);
+
+			if (gone >= e->nlink || e->nlink - gone != 1)
 				continue;
 			r = collect(g, e);
 			if (r < 0) {
-				g->errors++;
+				g->s->errors++;
 				char name[64];
 
 				hashdb_object_name(e->hex, e->gen, name, sizeof(name));
@@ -166,8 +191,8 @@ static void gc_objects(struct gc *g, struct objlist *l)
 					  strerror(-r));
 			} else if (r > 0) {
 				e->flags |= GONE;
-				g->removed++;
-				g->freed += e->blocks * 512;
+				g->s->removed++;
+				g->s->freed += e->blocks * 512;
 				char name[64];
 
 				hashdb_object_name(e->hex, e->gen, name, sizeof(name));
@@ -214,7 +239,7 @@ static void gc_caches(struct gc *g)
 			continue;
 		if (!g->o->dry_run && unlinkat(g->pool->cachefd, de->d_name, 0) < 0)
 			continue;
-		g->caches++;
+		g->s->caches++;
 		msg_info(g->o, "%s: guest is gone; its stat cache removed", esc(guest, 0));
 	}
 	closedir(d);
@@ -234,19 +259,37 @@ static void usage(FILE *f)
 	      "  -h, --help             show this help\n", f);
 }
 
-static void write_metrics(struct gc *g, const char *poolpath, int rc, uint64_t ms)
+static void write_metrics(const struct options *o, const struct gc_stats *s,
+			  const char *poolpath, int rc, uint64_t ms)
 {
 	struct prom p;
 
-	if (!prom_begin(&p, g->o, "gc", poolpath))
+	if (!prom_begin(&p, o, "gc", poolpath))
 		return;
-	prom_gauge(&p, "vunify_gc_objects", "objects in the pool before the run", (double)g->objects);
-	prom_gauge(&p, "vunify_gc_removed_objects", "objects removed by the run", (double)g->removed);
-	prom_gauge(&p, "vunify_gc_freed_bytes", "bytes freed by the run", (double)g->freed);
+	prom_gauge(&p, "vunify_gc_objects", "objects in the pool before the run", (double)s->objects);
+	prom_gauge(&p, "vunify_gc_removed_objects", "objects removed by the run", (double)s->removed);
+	prom_gauge(&p, "vunify_gc_freed_bytes", "bytes freed by the run", (double)s->freed);
 	prom_gauge(&p, "vunify_gc_renamed_objects", "objects renumbered to close a gap",
-		   (double)g->renamed);
-	prom_gauge(&p, "vunify_gc_errors", "objects that could not be handled", (double)g->errors);
+		   (double)s->renamed);
+	prom_gauge(&p, "vunify_gc_errors", "objects that could not be handled", (double)s->errors);
 	prom_finish(&p, "gc", rc, ms / 1000.0);
+}
+
+int gc_run(struct hashdb_pool *p, const struct options *o, const uint64_t *gone, size_t ngone,
+	   struct gc_stats *s)
+{
+	struct gc g = { .o = o, .pool = p, .gone = gone, .ngone = ngone, .s = s };
+	struct objlist l = { 0 };
+	int r = objects_list(p, &l, on_stray, &g);
+
+	if (r < 0)
+		return r;
+	s->objects = l.n;
+	gc_objects(&g, &l);
+	if (p->cachefd >= 0)
+		gc_caches(&g);
+	objects_free(&l);
+	return 0;
 }
 
 int cmd_gc(int argc, char **argv)
@@ -263,8 +306,7 @@ int cmd_gc(int argc, char **argv)
 	};
 	struct options o = { 0 };
 	struct hashdb_pool pool;
-	struct gc g = { .o = &o, .pool = &pool };
-	struct objlist l = { 0 };
+	struct gc_stats g = { 0 };
 	uint64_t t0 = now_ms();
 	int c, r, rc;
 
@@ -290,16 +332,12 @@ int cmd_gc(int argc, char **argv)
 	rc = config_apply(&o, &pool);
 	if (rc)
 		goto out;
-	r = objects_list(&pool, &l, on_stray, &g);
+	r = gc_run(&pool, &o, NULL, 0, &g);
 	if (r < 0) {
 		msg_error("%s: cannot list objects: %s", esc(argv[optind], 0), strerror(-r));
 		rc = EXIT_FATAL;
 		goto out;
 	}
-	g.objects = l.n;
-	gc_objects(&g, &l);
-	if (pool.cachefd >= 0)
-		gc_caches(&g);
 	rc = g.errors ? EXIT_TROUBLE : EXIT_OK;
 	if (o.json)
 		printf("{\"dry_run\":%s,\"objects\":%" PRIu64 ",\"removed\":%" PRIu64
@@ -313,9 +351,8 @@ int cmd_gc(int argc, char **argv)
 			g.objects, o.dry_run ? "would remove" : "removed", g.removed,
 			g.freed / 1048576.0, g.renamed, g.caches,
 			o.dry_run ? " (dry run: nothing changed)" : "");
-	write_metrics(&g, argv[optind], rc, now_ms() - t0);
+	write_metrics(&o, &g, argv[optind], rc, now_ms() - t0);
 out:
-	objects_free(&l);
 	hashdb_pool_close(&pool);
 	exclude_free(&o.excludes);
 	free(o.prometheus_dir);

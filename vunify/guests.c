@@ -10,10 +10,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* A guest being removed (POOL/.removing~NAME) is no guest any more. */
 static bool is_guest_name(const char *n)
 {
 	return strcmp(n, ".") && strcmp(n, "..") && strcmp(n, HASHDB_DIR) &&
-	       strcmp(n, "lost+found");
+	       strcmp(n, "lost+found") &&
+	       strncmp(n, HASHDB_REMOVING_PREFIX, strlen(HASHDB_REMOVING_PREFIX));
 }
 
 static int cmp_str(const void *a, const void *b)

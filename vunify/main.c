@@ -16,6 +16,7 @@ static const struct command {
 	{ "gc", cmd_gc, "remove pool objects no guest uses any more" },
 	{ "verify", cmd_verify, "check every object and CoW link for bit rot or tampering" },
 	{ "split", cmd_split, "turn a guest's CoW links back into private files" },
+	{ "remove", cmd_remove, "delete guests whole and collect the objects only they used" },
 	{ "config", cmd_config, "check the configuration and show the settings in force" },
 };
 

@@ -194,3 +194,45 @@ int prom_finish(struct prom *p, const char *command, int exit_code, double secon
 	}
 	return 0;
 }
+
+int prom_drop_label(const char *path, const char *pool, const char *key, const char *value)
+{
+	char *needle = NULL, *line = NULL;
+	size_t nlen = 0, cap = 0;
+	FILE *in, *m;
+	struct prom p;
+	int dropped = 0, r;
+	bool opened;
+
+	in = fopen(path, "re");
+	if (!in)
+		return errno == ENOENT ? 0 : -errno;
+	/* The label as prom_sample writes it: the last one of the sample. */
+	m = open_memstream(&needle, &nlen);
+	if (!m) {
+		fclose(in);
+		return -ENOMEM;
+	}
+	fprintf(m, ",%s=\"", key);
+	label_value(m, value);
+	fputs("\"} ", m);
+	fclose(m);
+	r = needle ? prom_open(&p, path, pool) : -ENOMEM;
+	opened = r == 0;
+	while (r == 0 && getline(&line, &cap, in) > 0) {
+		if (line[0] != '#' && strstr(line, needle))
+			dropped++;
+		else
+			fputs(line, p.f);
+	}
+	if (r == 0 && ferror(in))
+		r = -EIO;
+	fclose(in);
+	free(line);
+	free(needle);
+	if (opened && (r < 0 || dropped == 0))
+		prom_abort(&p);	/* nothing to change: leave the file alone */
+	else if (opened)
+		r = prom_commit(&p);
+	return r < 0 ? r : dropped;
+}

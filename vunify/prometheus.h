@@ -53,4 +53,10 @@ void prom_abort(struct prom *p);
  * or -1.  Used as the last step of a command that opened @p. */
 int prom_finish(struct prom *p, const char *command, int exit_code, double seconds);
 
+/* Rewrite the metrics file @path (written for @pool) without the samples
+ * whose last label is @key="@value" (vunify remove drops a removed guest's
+ * samples from audit's file).  Returns how many, 0 when the file does not
+ * exist, or a negative errno. */
+int prom_drop_label(const char *path, const char *pool, const char *key, const char *value);
+
 #endif

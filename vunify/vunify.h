@@ -18,6 +18,7 @@ enum {
 	EXIT_FATAL = 3,		/* the pool could not be used at all */
 	EXIT_LOCKED = 4,	/* another run holds the pool lock */
 	EXIT_DAMAGE = 5,	/* verify found damage */
+	EXIT_BUSY = 6,		/* remove: the guest is in use; nothing was done */
 };
 
 struct options {
@@ -73,6 +74,7 @@ int cmd_audit(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_split(int argc, char **argv);
+int cmd_remove(int argc, char **argv);
 
 /* Say what the pool's opening repaired (flags a crash left cleared). */
 void pool_report_recovery(const char *path, const struct hashdb_pool *p);
@@ -86,5 +88,22 @@ uint64_t count_entries(struct hashdb_pool *p, const struct guests *g, const stru
 /* Replace the CoW link @name in @dirfd (open as @fd) by a private copy
  * with all its metadata (cowlink_copy_up), keeping the directory's mtime. */
 int split_link(struct hashdb_pool *p, int fd, int dirfd, const char *name);
+
+/* What gc did (vunify/gc.c). */
+struct gc_stats {
+	uint64_t objects, removed, freed, renamed, caches, errors, strays;
+};
+/*
+ * gc's work, for gc and remove: remove the objects no guest uses (link
+ * count 1), renumber the survivors, remove the stat caches of guests that
+ * are gone; every change under the flag dance.  Errors on single objects
+ * are printed and counted in @s.  With o->dry_run nothing changes, and
+ * @gone (sorted inode numbers, one per guest name a dry run would have
+ * unlinked; NULL for none) is taken off the link counts, so that a dry
+ * remove can say which objects it would leave unused.  0, or a negative
+ * errno when the objects cannot be listed (not printed).
+ */
+int gc_run(struct hashdb_pool *p, const struct options *o, const uint64_t *gone, size_t ngone,
+	   struct gc_stats *s);
 
 #endif

@@ -26,6 +26,7 @@ struct frame {
 	struct dent *ents;
 	size_t nents, next;
 	size_t pathlen;		/* length of this directory's path */
+	struct statx stx;	/* as entered, for the leave callback */
 };
 
 struct walker {
@@ -227,6 +228,7 @@ static int push(struct walker *w, int fd, const struct statx *stx, size_t pathle
 	f->dev = makedev(stx->stx_dev_major, stx->stx_dev_minor);
 	f->ino = stx->stx_ino;
 	f->pathlen = pathlen;
+	f->stx = *stx;
 	r = read_dir(fd, f, w->ops->sort_by_inode);
 	if (r < 0) {
 		free(f->names);
@@ -240,9 +242,26 @@ static int push(struct walker *w, int fd, const struct statx *stx, size_t pathle
 	return 0;
 }
 
-static void pop(struct walker *w)
+/* Tell the caller that the directory just popped (@stx, at @pathlen of the
+ * path buffer) is done, from its parent @p, whose entry @p->next - 1 it is. */
+static int leave(struct walker *w, struct frame *p, const struct statx *stx, size_t pathlen)
+{
+	struct walk_entry e;
+
+	if (!w->ops->leave || p->fd < 0)
+		return 0;
+	/* Deeper paths written since share this directory's prefix. */
+	w->path[pathlen] = '\0';
+	e = (struct walk_entry){ p->fd, p->names + p->ents[p->next - 1].off, w->path, stx,
+				 w->depth - 1, p->next - 1 };
+	return w->ops->leave(w->ops->ctx, &e);
+}
+
+static int pop(struct walker *w)
 {
 	struct frame *f = &w->st[--w->depth];
+	struct statx stx = f->stx;
+	size_t pathlen = f->pathlen;
 	int childfd = f->fd;
 
 	if (w->ops->dir_done)
@@ -265,6 +284,7 @@ static void pop(struct walker *w)
 	if (childfd >= 0)
 		w->open_fds--;
 	frame_free(f);
+	return w->depth > 0 ? leave(w, &w->st[w->depth - 1], &stx, pathlen) : 0;
 }
 
 static int open_child_dir(struct walker *w, int dirfd, const char *name,
@@ -350,7 +370,9 @@ int walk_tree(int rootfd, const struct walk_ops *ops)
 		struct frame *f = &w.st[w.depth - 1];
 
 		if (f->next == f->nents) {
-			pop(&w);
+			r = pop(&w);
+			if (r < 0)
+				break;
 			continue;
 		}
 		size_t i = f->next++;

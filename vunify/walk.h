@@ -54,6 +54,13 @@ struct walk_ops {
 	 * The name strings of a walk_dir stay valid until its dir_done. */
 	void (*dir_loaded)(void *ctx, const struct walk_dir *d);
 	void (*dir_done)(void *ctx, size_t depth);
+	/* Optional: called for a directory once all of its entries were
+	 * visited (post-order, so a caller can remove a tree bottom-up), with
+	 * dirfd its parent (reopened if the walk had closed it), its name, its
+	 * path and the lstat the walk entered it with.  Not called for the
+	 * root, nor for a directory whose parent could not be reopened.  A
+	 * negative errno stops the walk. */
+	walk_fn leave;
 };
 
 /* Walk the tree below the open directory @rootfd (which is not reported

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Progress on a terminal for unify, verify and split (a bar, percentage,
+# Progress on a terminal for unify, verify, split and remove (a bar, percentage,
 # files, bytes, rate; an ETA once a run takes more than a second); nothing of it when
 # stderr is not a terminal (cron) or with -q.
 source "$(dirname "$0")/../lib.sh"
@@ -30,4 +30,7 @@ grep -q $'\r' "$d/unify.err" && fail "progress written to a non-terminal"
 grep -q "^vunify: 2 guests" "$d/unify.err" || fail "no summary: $(cat "$d/unify.err")"
 "$VUNIFY" verify "$pool" 2> "$d/verify.err"
 grep -q $'\r' "$d/verify.err" && fail "verify progress written to a non-terminal"
+tty_run "$d/remove.tty" "$VUNIFY" remove "$pool" guest2
+grep -aqE 'remove \[[# ]{20}\] +[0-9]+% [0-9]+/[0-9]+ files' "$d/remove.tty" ||
+	fail "remove progress lacks a bar: $(cat -v "$d/remove.tty")"
 true
