@@ -131,6 +131,71 @@ Test(cowlink_fs, with_mutable_restores_the_flag)
 	close(lockfd);
 }
 
+/* What a crash between clearing and restoring would leave: the journal's
+ * record, copied out while the flag was cleared. */
+struct crash_copy {
+	int lockfd;
+	char rec[4096];
+	ssize_t n;
+};
+
+static int op_copy_journal(void *arg)
+{
+	struct crash_copy *c = arg;
+
+	c->n = pread(c->lockfd, c->rec, sizeof(c->rec), 0);
+	return 0;
+}
+
+Test(cowlink_fs, flag_journal_replays_a_crashed_toggle)
+{
+	int fd = scratch_file("j", 'x', 10), lockfd = scratch_file("flags.lock", 0, 0);
+	int plain = scratch_file("p", 'y', 10);
+	struct crash_copy c = { .lockfd = -1 };
+	char after[4096];
+	bool on, same;
+
+	c.lockfd = lockfd;
+	cr_assert_eq(cowlink_flags_mark_boot(lockfd), 0);
+	cr_assert_eq(cowlink_flags_same_boot(lockfd, &same), 0);
+	cr_assert(same, "the boot id just written is not this boot's");
+	cr_assert_eq(cowlink_marker_set(fd, HEX), 0);
+	cr_assert_eq(cowlink_set_immutable(fd, true), 0);
+	cr_assert_eq(cowlink_with_mutable(lockfd, fd, op_copy_journal, &c), 0);
+	/* While the flag was off, the record named the inode. */
+	cr_assert_gt(c.n, 72);
+	cr_assert_eq(*(uint32_t *)(c.rec + 64), 1, "no record while the flag was cleared");
+	/* Afterwards the record is empty, and replaying it does nothing. */
+	cr_assert_eq(pread(lockfd, after, sizeof(after), 0), c.n);
+	cr_assert_eq(*(uint32_t *)(after + 64), 0, "record left after the flag came back");
+	cr_assert_eq(cowlink_flags_replay(lockfd, NULL, NULL), 0);
+	/* The crash: flag still cleared, record still there. */
+	cr_assert_eq(cowlink_set_immutable(fd, false), 0);
+	cr_assert_eq(pwrite(lockfd, c.rec, (size_t)c.n, 0), c.n);
+	cr_assert_eq(cowlink_flags_replay(lockfd, NULL, NULL), 1);
+	cr_assert_eq(cowlink_is_immutable(fd, &on), 0);
+	cr_assert(on, "replay did not restore the flag");
+	cr_assert_eq(pread(lockfd, after, sizeof(after), 0), c.n);
+	cr_assert_eq(*(uint32_t *)(after + 64), 0, "record kept after a successful replay");
+	/* An unmarked file is never given the flag by a replay. */
+	cr_assert_eq(cowlink_set_immutable(plain, true), 0);
+	c.n = 0;
+	cr_assert_eq(cowlink_with_mutable(lockfd, plain, op_copy_journal, &c), 0);
+	cr_assert_eq(cowlink_set_immutable(plain, false), 0);
+	cr_assert_eq(pwrite(lockfd, c.rec, (size_t)c.n, 0), c.n);
+	cr_assert_eq(cowlink_flags_replay(lockfd, NULL, NULL), 0);
+	cr_assert_eq(cowlink_is_immutable(plain, &on), 0);
+	cr_assert_not(on, "replay flagged a file without marker");
+	/* restore_flag: marked and unflagged gets it, once. */
+	cr_assert_eq(cowlink_set_immutable(fd, false), 0);
+	cr_assert_eq(cowlink_restore_flag(lockfd, fd), 1);
+	cr_assert_eq(cowlink_restore_flag(lockfd, fd), 0);
+	cr_assert_eq(cowlink_restore_flag(lockfd, plain), 0);
+	close(fd);
+	close(plain);
+	close(lockfd);
+}
+
 Test(cowlink_fs, same_content)
 {
 	int a = scratch_file("a", 'x', 300000), b = scratch_file("b", 'x', 300000);
