@@ -85,6 +85,10 @@ int cowlink_flags_replay(int lockfd, cowlink_restored_fn fn, void *ctx);
 int cowlink_flags_boot_id(char id[COWLINK_BOOT_ID_LEN + 1]);
 int cowlink_flags_same_boot(int lockfd, bool *same);
 int cowlink_flags_mark_boot(int lockfd);
+/* Remove the name @name in @dirfd of the open inode @fd: plainly, or, when
+ * the inode is immutable, with its flag cleared and restored around the
+ * unlink (cowlink_with_mutable).  Negative errno on failure. */
+int cowlink_unlink(int lockfd, int fd, int dirfd, const char *name);
 /* Give the marked inode @fd (O_RDONLY) its flag back if it lacks it, under
  * the flag lock (so a toggle in progress is not mistaken for damage).
  * 1 restored, 0 nothing to do (has it, or not marked), negative errno. */

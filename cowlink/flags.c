@@ -277,6 +277,29 @@ int cowlink_restore_flag(int lockfd, int fd)
 
 /* ---- toggles ---------------------------------------------------------------- */
 
+struct unlink_arg {
+	int dirfd;
+	const char *name;
+};
+
+static int unlink_op(void *p)
+{
+	struct unlink_arg *a = p;
+
+	return unlinkat(a->dirfd, a->name, 0) < 0 ? -errno : 0;
+}
+
+int cowlink_unlink(int lockfd, int fd, int dirfd, const char *name)
+{
+	struct unlink_arg a = { dirfd, name };
+	bool imm = false;
+	int r = cowlink_is_immutable(fd, &imm);
+
+	if (r < 0)
+		return r;
+	return imm ? cowlink_with_mutable(lockfd, fd, unlink_op, &a) : unlink_op(&a);
+}
+
 int cowlink_with_mutable(int lockfd, int objfd, int (*op)(void *arg), void *arg)
 {
 	return cowlink_with_mutable_n(lockfd, &objfd, 1, op, arg);

@@ -48,13 +48,6 @@ struct name_arg {
 	const char *from, *to;
 };
 
-static int unlink_op(void *p)
-{
-	struct name_arg *a = p;
-
-	return unlinkat(a->dirfd, a->from, 0) < 0 ? -errno : 0;
-}
-
 static int rename_op(void *p)
 {
 	struct name_arg *a = p;
@@ -75,7 +68,6 @@ static int collect(struct gc *g, struct objent *e)
 {
 	char name[64];
 	struct stat st;
-	struct name_arg a = { g->pool->objfd, name, NULL };
 	int fd, r;
 
 	hashdb_object_name(e->hex, e->gen, name, sizeof(name));
@@ -91,7 +83,7 @@ static int collect(struct gc *g, struct objent *e)
 	r = 0;
 	if (st.st_nlink != 1 || st.st_ino != e->ino)
 		goto out;	/* changed since listed: not ours to judge */
-	r = cowlink_with_mutable(g->pool->flagfd, fd, unlink_op, &a);
+	r = cowlink_unlink(g->pool->flagfd, fd, g->pool->objfd, name);
 	r = r ?: 1;
 out:
 	close(fd);

@@ -70,17 +70,6 @@ struct rm {
 	size_t json_len;
 };
 
-struct name_arg {
-	int dirfd;
-	const char *name;
-};
-
-static int unlink_op(void *p)
-{
-	struct name_arg *a = p;
-
-	return unlinkat(a->dirfd, a->name, 0) < 0 ? -errno : 0;
-}
 
 static bool stx_flagged(const struct statx *s)
 {
@@ -154,13 +143,12 @@ static int note_gone(struct rm *r, uint64_t ino)
  * its flag (the journal restores it should we die in between). */
 static void unlink_cowlink(struct rm *r, const struct walk_entry *e, int fd, const struct stat *st)
 {
-	struct name_arg a = { e->dirfd, e->name };
 	int rc = 0;
 
 	if (r->o->dry_run)
 		rc = note_gone(r, (uint64_t)st->st_ino);
 	else
-		rc = cowlink_with_mutable(r->pool->flagfd, fd, unlink_op, &a);
+		rc = cowlink_unlink(r->pool->flagfd, fd, e->dirfd, e->name);
 	if (rc < 0) {
 		if (rc != -ENOENT)
 			fail(r, e->path, "cannot remove CoW link", strerror(-rc));

@@ -205,17 +205,6 @@ static bool idset_add(struct idset *s, const struct hashdb_hash *h)
 	}
 }
 
-struct unlink_arg {
-	int dirfd;
-	const char *name;
-};
-
-static int unlink_op(void *p)
-{
-	struct unlink_arg *a = p;
-
-	return unlinkat(a->dirfd, a->name, 0) < 0 ? -errno : 0;
-}
 
 /* ---- CoW links that exist already ----------------------------------------- */
 
@@ -306,7 +295,6 @@ static int repair_object(struct unify *u, int fd, const char *hex, int gen, cons
  */
 static bool clean_leftover(struct unify *u, const struct walk_entry *e, pid_t pid)
 {
-	struct unlink_arg a = { e->dirfd, e->name };
 	struct stat st;
 	int fd, r = 0;
 
@@ -315,12 +303,8 @@ static bool clean_leftover(struct unify *u, const struct walk_entry *e, pid_t pi
 	fd = open_checked(e->dirfd, e->name, e->stx, &st);
 	if (fd < 0)
 		return false;
-	if (!u->o->dry_run) {
-		if (stx_immutable(e->stx))
-			r = cowlink_with_mutable(u->pool->flagfd, fd, unlink_op, &a);
-		else
-			r = unlink_op(&a);
-	}
+	if (!u->o->dry_run)
+		r = cowlink_unlink(u->pool->flagfd, fd, e->dirfd, e->name);
 	if (r < 0)
 		msg_error("%s%s: cannot remove leftover of an interrupted run: %s",
 			  esc(u->guest, 0), esc(e->path, 1), strerror(-r));
