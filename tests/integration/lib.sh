@@ -14,10 +14,16 @@ skip() {
 	exit 77
 }
 
+# fail MESSAGE: the test fails, also when called in a subshell ($(...), a
+# pipeline, a background job), whose exit status the caller may not look at
+# (an argument's $(...), the left side of a pipe): the test's own shell is
+# told with SIGUSR1 and exits 1 as soon as it gets control back.
 fail() {
 	echo "FAIL: $TEST_NAME: $*" >&2
+	[ "$BASHPID" = "$$" ] || kill -USR1 $$ 2>/dev/null || true
 	exit 1
 }
+trap 'exit 1' USR1
 
 need_root() {
 	[ "$(id -u)" = 0 ] || skip "needs root"
