@@ -77,19 +77,52 @@ scratch_dir() {
 	echo "$d"
 }
 
+# xattr_count DIR: how many xattrs DIR and everything below it carry (the
+# marker trusted.cowlink left out), counted with llistxattr(2) directly, so
+# the manifests can check that getfattr showed them all.
+xattr_count() {
+	perl -e '
+		use strict;
+		use File::Find;
+		require "syscall.ph";
+		my $n = 0;
+		find({ no_chdir => 1, wanted => sub {
+			my ($p, $buf) = ($_, "\0" x 65536);
+			my $r = syscall(&SYS_llistxattr, $p, $buf, length $buf);
+			die "llistxattr $p: $!\n" if $r < 0;
+			$n += grep { $_ ne "trusted.cowlink" } split /\0/, substr($buf, 0, $r);
+		} }, $ARGV[0]);
+		print "$n\n";' -- "$1" || fail "cannot count the xattrs under $1"
+}
+
 # manifest DIR: one line per path with everything a guest observes
 # (type, mode, uid, gid, size, mtime, symlink target, content hash, xattrs
 # including ACLs and capabilities).  The trusted.cowlink marker, ctime,
 # inode numbers and link counts are left out: unify changes exactly those.
+# A getfattr failure fails the test, and so does a manifest that shows fewer
+# or more xattrs than llistxattr(2) finds under DIR: an empty xattr column on
+# both sides of a comparison must mean "no xattrs", never "not read".
 manifest() {
-	(cd "$1" && find . -printf '%p\0' | sort -z | while IFS= read -r -d '' p; do
-		local t h=-
-		t=$(stat -c '%F|%a|%u|%g|%s|%Y.%y' -- "$p")
-		if [ -f "$p" ] && [ ! -L "$p" ]; then h=$(sha256sum -- "$p" | cut -d" " -f1); fi
-		if [ -L "$p" ]; then h="-> $(readlink -- "$p")"; fi
-		printf '%q %s %s %s\n' "$p" "$t" "$h" \
-			"$(getfattr -h -d -m - -e hex -- "$p" 2>/dev/null | grep -Ev '^(#|$|trusted\.cowlink=)' | sort | tr '\n' ' ')"
-	done)
+	local want
+	want=$(xattr_count "$1")
+	(cd "$1" && find . -printf '%p\0' | sort -z | {
+		n=0
+		while IFS= read -r -d '' p; do
+			t=$(stat -c '%F|%a|%u|%g|%s|%Y.%y' -- "$p")
+			h=-
+			if [ -f "$p" ] && [ ! -L "$p" ]; then h=$(sha256sum -- "$p") && h=${h%% *}; fi
+			if [ -L "$p" ]; then h="-> $(readlink -- "$p")"; fi
+			x=$(getfattr -h -d -m - -e hex -- "$p") || fail "manifest: getfattr failed on $1/$p"
+			a=()
+			while IFS= read -r l; do
+				case $l in '#'* | '' | trusted.cowlink=*) ;; *) a+=("$l") ;; esac
+			done <<<"$x"
+			n=$((n + ${#a[@]}))
+			[ ${#a[@]} -lt 2 ] || mapfile -t a < <(printf '%s\n' "${a[@]}" | LC_ALL=C sort)
+			printf '%q %s %s %s\n' "$p" "$t" "$h" "${a[*]}"
+		done
+		[ "$n" = "$want" ] || fail "manifest of $1 shows $n xattrs, llistxattr finds $want"
+	})
 }
 
 # is_cowlink PATH: immutable and marked
