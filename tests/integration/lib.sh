@@ -63,18 +63,31 @@ scratch_dir() {
 	local d
 	mkdir -p "$base"
 	if [ "$(stat -f -c %T "$base")" != ext2/ext3 ]; then
-		need_root
-		local img
-		img=$(mktemp /var/tmp/cowfs-test-img.XXXXXX 2>/dev/null || mktemp)
-		truncate -s 1G "$img"
-		mkfs.ext4 -q -F "$img"
-		base=$(mktemp -d)
-		mount -o loop "$img" "$base" || skip "no ext4 available (cannot loop-mount)"
-		at_exit "umount -l '$base'; rm -f '$img'; rmdir '$base'"
+		base=$(fresh_ext4 1G) || exit $?
 	fi
 	d=$(mktemp -d "$base/cowfs-test.$TEST_NAME.XXXXXX")
 	at_exit "chattr -R -i '$d' 2>/dev/null; rm -rf '$d'"
 	echo "$d"
+}
+
+# fresh_ext4 SIZE [mkfs.ext4 options...]: loop-mount a new ext4 image of
+# SIZE and print its mount point; unmounted and removed when the test exits.
+# For tests that need a filesystem nobody else allocates on.
+fresh_ext4() {
+	need_root
+	local img mnt size=$1
+	shift
+	img=$(mktemp /var/tmp/cowfs-test-img.XXXXXX 2>/dev/null || mktemp)
+	truncate -s "$size" "$img"
+	mkfs.ext4 -q -F "$@" "$img" >/dev/null || fail "mkfs.ext4 $* failed"
+	mnt=$(mktemp -d)
+	if ! mount -o loop "$img" "$mnt"; then
+		rm -f "$img"
+		rmdir "$mnt"
+		skip "no ext4 available (cannot loop-mount an image)"
+	fi
+	at_exit "umount -l '$mnt'; rm -f '$img'; rmdir '$mnt'"
+	echo "$mnt"
 }
 
 # xattr_count DIR: how many xattrs DIR and everything below it carry (the
