@@ -105,7 +105,8 @@ struct prefetch *prefetch_start(int rootfd, const struct exclude *ex)
 	if (!pf)
 		return NULL;
 	pf->ex = ex;
-	pf->rootfd = fcntl(rootfd, F_DUPFD_CLOEXEC, 0);
+	/* Its own open file description: see walk_tree on shared offsets. */
+	pf->rootfd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (pf->rootfd < 0)
 		goto fail;
 	pthread_mutex_init(&pf->mu, NULL);

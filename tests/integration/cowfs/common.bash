@@ -67,9 +67,12 @@ cowfs_umount() {
 
 # obs PATH: what a guest observes of a file (content hash, type, mode, owner,
 # size, mtime, xattrs without the marker).
+# A getfattr failure fails the test (an empty xattr field means "none").
 obs() {
+	local x
+	x=$(getfattr -h -d -m - -e hex -- "$1") || fail "obs: getfattr failed on $1"
 	printf '%s|%s|%s\n' "$(sha256sum <"$1" | cut -c1-16)" "$(stat -c '%F|%a|%u|%g|%s|%Y' -- "$1")" \
-		"$(getfattr -h -d -m - -e hex -- "$1" 2>/dev/null | grep -v '^#' | grep -v '^$' | sort | tr '\n' ' ')"
+		"$(printf '%s\n' "$x" | grep -v '^#' | grep -v '^$' | sort | tr '\n' ' ')"
 }
 
 ino() { stat -c %i -- "$1"; }

@@ -3,24 +3,57 @@
 # second finds the copy made, both writes land in the one private copy, and
 # the other guest keeps the original.  Also writers on different guests'
 # paths of one CoW link at the same time.
+#
+# The race is forced: strace holds every copy_file_range of the daemon (one
+# per copy-up) for a second, and the second writer starts while the first
+# one's copy-up is under way (its temporary file exists); the test fails
+# unless the second writer was seen waiting in cowfs during that copy-up.
 source "$(dirname "$0")/common.bash"
+command -v strace >/dev/null || skip "strace not installed"
 cowfs_pool 3
 cowfs_mount
 A=$MNT/guest1
 B=$MNT/guest2
-files=(cat cp env grep ls mkdir touch chmod stat id sort head)
+files=(cat cp env grep ls mkdir)
 for f in "${files[@]}"; do
 	is_cowlink "$POOL/guest1/usr/bin/$f" || fail "sample usr/bin/$f is not a CoW link"
 done
 orig=$(sha256sum <"$B/usr/bin/cat")
 
+log=$POOL/../strace.log
+strace -f -p "$COWFS_PID" -o /dev/null -e trace=copy_file_range \
+	-e inject=copy_file_range:delay_enter=1000000 2>"$log" &
+tracer=$!
+at_exit "kill $tracer 2>/dev/null; wait $tracer 2>/dev/null"
+for ((i = 0; i < 100; i++)); do grep -q attached "$log" && break; sleep 0.1; done
+grep -q attached "$log" || { cat "$log" >&2; skip "strace cannot attach to cowfs here"; }
+
+tmp_in() { compgen -G "$1/.cowlink~*" >/dev/null; }	# a copy-up under way in backing dir $1
+# race P1 DIR1 P2: append "writer-one" to P1, wait until its copy-up is under
+# way in the backing directory DIR1, then append "writer-two" to P2; fail
+# unless writer two was inside a FUSE request while that copy-up still ran.
+race() {
+	local p1=$1 d1=$2 p2=$3 w1 w2 i seen=
+	( printf 'writer-one\n' >>"$p1" ) & w1=$!
+	for ((i = 0; i < 500; i++)); do tmp_in "$d1" && break; sleep 0.01; done
+	tmp_in "$d1" || fail "$p1: writer one started no copy-up"
+	( printf 'writer-two\n' >>"$p2" ) & w2=$!
+	while tmp_in "$d1"; do
+		if [[ $(cat "/proc/$w2/wchan" 2>/dev/null) == *request_wait_answer* ]] && tmp_in "$d1"; then
+			seen=1
+			break
+		fi
+		sleep 0.005
+	done
+	wait $w1 || fail "writer one on $p1 failed"
+	wait $w2 || fail "writer two on $p2 failed"
+	[ -n "$seen" ] || fail "$p2: writer two did not wait in cowfs while writer one's copy-up ran (no race)"
+}
+
 for f in "${files[@]}"; do
 	p=$A/usr/bin/$f
 	size=$(stat -c %s "$p")
-	( printf 'writer-one\n' >>"$p" ) & w1=$!
-	( printf 'writer-two\n' >>"$p" ) & w2=$!
-	wait $w1 || fail "writer one on $f failed"
-	wait $w2 || fail "writer two on $f failed"
+	race "$p" "$POOL/guest1/usr/bin" "$p"
 	assert_eq $((size + 22)) "$(stat -c %s "$p")" "$f: size after two appends"
 	tail -c 22 "$p" | grep -q writer-one || fail "$f: writer one's data lost"
 	tail -c 22 "$p" | grep -q writer-two || fail "$f: writer two's data lost"
@@ -29,15 +62,18 @@ for f in "${files[@]}"; do
 	same_inode "$B/usr/bin/$f" "$MNT/guest3/usr/bin/$f" || fail "$f: guest2/3 no longer share"
 done
 
-# both other guests write the same CoW link at once: each gets its own copy
+# both other guests write the same CoW link at once (guest3's writer starts
+# while guest2's copy-up runs): each gets its own copy
 p=usr/share-meta/equal
 size=$(stat -c %s "$B/$p")
-( echo two >>"$B/$p" ) & w1=$!
-( echo three >>"$MNT/guest3/$p" ) & w2=$!
-wait $w1 && wait $w2 || fail "writers in two guests failed"
-tail -c 4 "$B/$p" | grep -q two || fail "guest2's copy"
-tail -c 6 "$MNT/guest3/$p" | grep -q three || fail "guest3's copy"
+race "$B/$p" "$POOL/guest2/usr/share-meta" "$MNT/guest3/$p"
+tail -c 11 "$B/$p" | grep -q writer-one || fail "guest2's copy"
+tail -c 11 "$MNT/guest3/$p" | grep -q writer-two || fail "guest3's copy"
+assert_eq $((size + 11)) "$(stat -c %s "$B/$p")" "guest2's copy: size"
+assert_eq $((size + 11)) "$(stat -c %s "$MNT/guest3/$p")" "guest3's copy: size"
 assert_eq "$size" "$(stat -c %s "$A/$p")" "guest1's file untouched"
 is_cowlink "$POOL/guest1/$p" || fail "guest1 lost the CoW link"
 assert_eq "$orig" "$(sha256sum <"$B/usr/bin/cat")" "guest2's cat"
+kill "$tracer"
+wait "$tracer" 2>/dev/null || true
 cowfs_umount

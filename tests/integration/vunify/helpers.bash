@@ -58,18 +58,25 @@ objects_sound() {
 # fast_manifest DIR: the same facts as lib.sh's manifest (type, mode, owner,
 # size, mtime, symlink target, content hash, xattrs but the marker) from a
 # handful of processes instead of several per path; for tests that compare
-# many times.  Names are printed as find/getfattr escape them.
+# many times.  Names are printed as find/getfattr escape them.  As with
+# manifest, a failing getfattr fails the test, and the xattrs shown must be
+# as many as llistxattr(2) finds.
 fast_manifest() {
+	local want x n
+	want=$(xattr_count "$1")
+	x=$(cd "$1" && getfattr -R -h -d -m - -e hex .) || fail "fast_manifest: getfattr failed under $1"
+	n=$(printf '%s\n' "$x" | grep -Evc '^(#|$|trusted\.cowlink=)' || true)
+	[ "$n" = "$want" ] || fail "fast_manifest of $1 shows $n xattrs, llistxattr finds $want"
 	(
 		cd "$1" || exit 1
 		find . -printf '%p\t%y|%m|%U|%G|%s|%T@|%l\n' | LC_ALL=C sort
 		find . -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum
-		getfattr -R -h -d -m - -e hex . 2>/dev/null | awk '
+		printf '%s\n' "$x" | awk '
 			/^# file: / { if (a != "") print f "\t" a; f = substr($0, 9); a = ""; next }
 			/^trusted\.cowlink=/ || /^$/ { next }
 			{ a = a " " $0 }
 			END { if (a != "") print f "\t" a }' | LC_ALL=C sort
-	) || true
+	) || fail "fast_manifest of $1 failed"
 }
 
 # guests_fast_manifest POOL: fast_manifest of every guest.

@@ -6,6 +6,13 @@ need_root
 d=$(scratch_dir)
 "$SRCDIR/scripts/make-sample-guests" "$d/pool" 3 >/dev/null
 before=$(manifest "$d/pool/guest1"; manifest "$d/pool/guest3")
+# The manifests see the xattrs: the sample's user xattr, ACL and file
+# capability are in them (an unread xattr would compare equal, empty on both
+# sides).
+for want in "./usr/share-meta/xattr .* user.sample=0x31" "./usr/share-meta/acl .* system.posix_acl_access=0x" \
+	"./usr/share-meta/cap .* security.capability=0x0100000200200000000000000000000000000000"; do
+	grep -q "^$want" <<<"$before" || fail "the manifest lacks '$want'"
+done
 "$VUNIFY" unify --json "$d/pool" > "$d/run1.json" 2> "$d/run1.err" || fail "unify failed: $(cat "$d/run1.err")"
 after=$(manifest "$d/pool/guest1"; manifest "$d/pool/guest3")
 [ "$before" = "$after" ] || fail "manifest changed: $(diff <(echo "$before") <(echo "$after") | head)"
