@@ -6,8 +6,10 @@
 #
 # The race is forced: strace holds every copy_file_range of the daemon (one
 # per copy-up) for a second, and the second writer starts while the first
-# one's copy-up is under way (its temporary file exists); the test fails
-# unless the second writer was seen waiting in cowfs during that copy-up.
+# one's copy-up is under way (a cowfs thread sits in copy_file_range: the
+# copy is an unnamed O_TMPFILE, so there is no name to watch); the test
+# fails unless the second writer was seen waiting in cowfs during that
+# copy-up.
 source "$(dirname "$0")/common.bash"
 command -v strace >/dev/null || skip "strace not installed"
 cowfs_pool 3
@@ -28,18 +30,22 @@ at_exit "kill $tracer 2>/dev/null; wait $tracer 2>/dev/null"
 for ((i = 0; i < 100; i++)); do grep -q attached "$log" && break; sleep 0.1; done
 grep -q attached "$log" || { cat "$log" >&2; skip "strace cannot attach to cowfs here"; }
 
-tmp_in() { compgen -G "$1/.cowlink~*" >/dev/null; }	# a copy-up under way in backing dir $1
+# A copy-up under way: a cowfs thread held (by strace) in copy_file_range,
+# syscall 326 on x86_64, as /proc/TID/syscall shows it.
+[ "$(uname -m)" = x86_64 ] || skip "the copy_file_range number used here is x86_64's"
+copying() { grep -qs '^326 ' /proc/"$COWFS_PID"/task/*/syscall; }
 # race P1 DIR1 P2: append "writer-one" to P1, wait until its copy-up is under
-# way in the backing directory DIR1, then append "writer-two" to P2; fail
-# unless writer two was inside a FUSE request while that copy-up still ran.
+# way, then append "writer-two" to P2; fail unless writer two was inside a
+# FUSE request while that copy-up still ran.  (DIR1, the backing directory,
+# is where no temporary may be left.)
 race() {
 	local p1=$1 d1=$2 p2=$3 w1 w2 i seen=
 	( printf 'writer-one\n' >>"$p1" ) & w1=$!
-	for ((i = 0; i < 500; i++)); do tmp_in "$d1" && break; sleep 0.01; done
-	tmp_in "$d1" || fail "$p1: writer one started no copy-up"
+	for ((i = 0; i < 500; i++)); do copying && break; sleep 0.01; done
+	copying || fail "$p1: writer one started no copy-up"
 	( printf 'writer-two\n' >>"$p2" ) & w2=$!
-	while tmp_in "$d1"; do
-		if [[ $(cat "/proc/$w2/wchan" 2>/dev/null) == *request_wait_answer* ]] && tmp_in "$d1"; then
+	while copying; do
+		if [[ $(cat "/proc/$w2/wchan" 2>/dev/null) == *request_wait_answer* ]] && copying; then
 			seen=1
 			break
 		fi
@@ -47,6 +53,7 @@ race() {
 	done
 	wait $w1 || fail "writer one on $p1 failed"
 	wait $w2 || fail "writer two on $p2 failed"
+	[ -z "$(compgen -G "$d1/.cowlink~*")" ] || fail "$p1: a temporary name is left in $d1"
 	[ -n "$seen" ] || fail "$p2: writer two did not wait in cowfs while writer one's copy-up ran (no race)"
 }
 
