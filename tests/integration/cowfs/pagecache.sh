@@ -18,18 +18,26 @@ cached_kib() { awk '/^Cached:/ {print $2}' /proc/meminfo; }
 resident_kib() { fincore -b -n -o RES "$1" | awk '{print int($1 / 1024)}'; }
 size_kib=$((MB * 1024))
 
-sync
-echo 3 >/proc/sys/vm/drop_caches
-c0=$(cached_kib)
-cat "$MNT/guest1/big" >/dev/null
-c1=$(cached_kib)
-cat "$MNT/guest2/big" >/dev/null
-c2=$(cached_kib)
+# Cached is machine-wide: another test writing at the same time adds to it.
+# Unshared, every try shows a whole copy for guest2's read; so the least of
+# three tries is the figure.
+first= second=
+for try in 1 2 3; do
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
+	c0=$(cached_kib)
+	cat "$MNT/guest1/big" >/dev/null
+	c1=$(cached_kib)
+	cat "$MNT/guest2/big" >/dev/null
+	c2=$(cached_kib)
+	[ -z "$first" ] || [ $((c1 - c0)) -lt "$first" ] && first=$((c1 - c0))
+	[ -z "$second" ] || [ $((c2 - c1)) -lt "$second" ] && second=$((c2 - c1))
+	[ "$second" -lt $((size_kib / 4)) ] && [ $((first + second)) -lt $((size_kib * 3 / 2)) ] && break
+done
 fuse_res=$(resident_kib "$MNT/guest2/big")
 ext4_res=$(resident_kib "$POOL/guest1/big")
-first=$((c1 - c0)) second=$((c2 - c1))
 echo >&2 "page cache for one ${MB} MiB CoW link read by two guests:"
-echo >&2 "  Cached +$((first / 1024)) MiB after guest1's read, +$((second / 1024)) MiB after guest2's"
+echo >&2 "  Cached +$((first / 1024)) MiB after guest1's read, +$((second / 1024)) MiB after guest2's (least of $try tries)"
 echo >&2 "  FUSE cache of the shared nodeid: $((fuse_res / 1024)) MiB; backing ext4 pages: $((ext4_res / 1024)) MiB"
 
 [ "$fuse_res" -ge $((size_kib * 9 / 10)) ] || fail "the FUSE cache does not hold the file ($fuse_res KiB)"
