@@ -335,7 +335,12 @@ int walk_tree(int rootfd, const struct walk_ops *ops)
 	if (statx(rootfd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &stx) < 0)
 		return -errno;
 	w.rootdev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
-	fd = fcntl(rootfd, F_DUPFD_CLOEXEC, 0);
+	/* Reopen, not dup(): a dup shares the directory offset with the
+	 * caller's fd, and unify walks one guest fd twice at once (the
+	 * read-ahead thread, vunify/prefetch.c).  One walk's lseek(0) between
+	 * the other's lseek(0) and getdents64 made that one see the guest as
+	 * empty (or walk it twice). */
+	fd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	r = path_set(&w, 0, "");
