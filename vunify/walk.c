@@ -355,11 +355,11 @@ int walk_tree(int rootfd, const struct walk_ops *ops)
 	if (statx(rootfd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &stx) < 0)
 		return -errno;
 	w.rootdev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
-	/* A new open file description, not a dup: a dup shares the directory
-	 * offset, and the read-ahead thread walks the same root at the same
-	 * time; with a shared offset one walk's getdents64 consumed the other's
-	 * listing and a guest was silently left un-unified (kill9.sh, under
-	 * load: "want 112, got 55", the run exiting 0). */
+	/* Reopen, not dup(): a dup shares the directory offset with the
+	 * caller's fd, and unify walks one guest fd twice at once (the
+	 * read-ahead thread, vunify/prefetch.c).  One walk's lseek(0) between
+	 * the other's lseek(0) and getdents64 made that one see the guest as
+	 * empty (or walk it twice). */
 	fd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;

@@ -64,7 +64,10 @@ struct walk_ops {
 };
 
 /* Walk the tree below the open directory @rootfd (which is not reported
- * itself).  Returns 0, or the negative errno an entry callback returned. */
+ * itself).  The walk reads @rootfd's directory through an open file
+ * description of its own: it neither uses nor moves @rootfd's offset, so
+ * several walks of one fd may run at once (unify and its read-ahead).
+ * Returns 0, or the negative errno an entry callback returned. */
 int walk_tree(int rootfd, const struct walk_ops *ops);
 
 /*
