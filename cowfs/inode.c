@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -446,4 +447,26 @@ void cf_inode_mark_unlinked(struct cf_fs *fs, dev_t dev, ino_t ino)
 	if (in)
 		atomic_store(&in->unlinked_here, true);
 	pthread_mutex_unlock(&fs->table_lock);
+}
+
+void cf_log_stats(struct cf_fs *fs)
+{
+	struct mallinfo2 mi = mallinfo2();
+	size_t ninodes, nbuckets;
+	unsigned nfds;
+
+	pthread_mutex_lock(&fs->table_lock);
+	ninodes = fs->ninodes;
+	nbuckets = fs->nbuckets;
+	pthread_mutex_unlock(&fs->table_lock);
+	pthread_mutex_lock(&fs->fd_lock);
+	nfds = fs->nfds;
+	pthread_mutex_unlock(&fs->fd_lock);
+	/* uordblks: bytes malloc has handed out and not had back (every arena);
+	 * arena + hblkhd: what malloc holds from the kernel for them. */
+	fuse_log(FUSE_LOG_NOTICE,
+		 COWFS_PROG ": stats: inodes %zu buckets %zu fds %u fd_cache %u "
+		 "heap_in_use_kib %zu heap_held_kib %zu\n",
+		 ninodes, nbuckets, nfds, fs->fd_cache_max, (mi.uordblks + mi.hblkhd) / 1024,
+		 (mi.arena + mi.hblkhd) / 1024);
 }
