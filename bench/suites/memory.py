@@ -23,7 +23,8 @@ SAMPLE_S seconds:
            until the daemon's RSS and fd count stop moving
   walk3    the walk once more (does memory come back to the same peak, or
            grow: a leak would show here)
-  forget2  forget again
+  forget2  forget again (MEMORY_REWALKS: how many walk + forget cycles
+           follow forget1, default 3)
 At each checkpoint also: the kernel's FUSE inodes (active `fuse_inode`
 slab objects, machine-wide, minus what there was before the mount) and, for
 cowfs, its own count of the inodes and fds it holds and of the heap bytes
@@ -56,7 +57,10 @@ BATCH = 10
 SAMPLE_S = 0.5
 WALK_TIMEOUT = int(os.environ.get("MEMORY_WALK_TIMEOUT", "3600"))
 TRIM_DIAG = os.environ.get("MEMORY_TRIM_DIAG", "1") == "1" and bool(shutil.which("gdb"))
-PHASES = ["mounted", "walk1", "walk2", "forget1", "walk3", "forget2"]
+REWALKS = int(os.environ.get("MEMORY_REWALKS", "3"))
+PHASES = ["mounted", "walk1", "walk2", "forget1"]
+for _i in range(REWALKS):
+    PHASES += ["walk%d" % (_i + 3), "forget%d" % (_i + 2)]
 
 
 def guest_name(n):
@@ -215,16 +219,16 @@ def settle(pid, max_s=120):
 def walk(mp, guests):
     t0 = time.monotonic()
     p = subprocess.run(["find"] + [os.path.join(mp, g) for g in guests] + ["-printf", "%s\\n"],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                       errors="replace", timeout=WALK_TIMEOUT)
-    errs = p.stderr.splitlines()
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=WALK_TIMEOUT)
+    seen = p.stdout.count(b"\n")
+    errs = p.stderr.decode(errors="replace").splitlines()
     kinds = {}
     for e in errs:
         m = re.search(r": ([^:]+)$", e)
         k = m.group(1) if m else e
         kinds[k] = kinds.get(k, 0) + 1
-    return {"wall": round(time.monotonic() - t0, 2), "rc": p.returncode, "errors": len(errs),
-            "error_kinds": kinds}
+    return {"wall": round(time.monotonic() - t0, 2), "rc": p.returncode, "entries": seen,
+            "errors": len(errs), "error_kinds": kinds}
 
 
 def forget():
@@ -262,7 +266,7 @@ def run_tool(tool, pool, scratch, guests):
             if ph.startswith("walk"):
                 w = walk(mp, guests)
                 res["walks"][ph] = w
-                checkpoint(ph, walk_s=w["wall"], walk_errors=w["errors"])
+                checkpoint(ph, walk_s=w["wall"], walk_entries=w["entries"], walk_errors=w["errors"])
             else:
                 t = forget()
                 waited = settle(proc.pid)
