@@ -25,8 +25,10 @@ SAMPLE_S seconds:
            grow: a leak would show here)
   forget2  forget again (MEMORY_REWALKS: how many walk + forget cycles
            follow forget1, default 3)
-At each checkpoint also: the kernel's FUSE inodes (active `fuse_inode`
-slab objects, machine-wide, minus what there was before the mount) and, for
+At each checkpoint also: how many drop_caches other jobs ran meanwhile
+(vmstat drop_slab; each makes the kernel forget inodes mid-step), the
+kernel's FUSE inodes (active `fuse_inode` slab objects, machine-wide, minus
+what there was before the mount) and, for
 cowfs, its own count of the inodes and fds it holds and of the heap bytes
 malloc has handed out (`kill -USR1`, one "stats:" line on its stderr).
 Environment: MEMORY_GUESTS (100), MEMORY_TOOLS (cowfs,passthrough_ll,
@@ -156,6 +158,18 @@ def proc_status(pid):
             "threads": out.get("Threads"), "fds": out.get("fds")}
 
 
+def drop_slab_count():
+    """How often anyone on the machine ran `echo 2|3 > drop_caches` (vmstat)."""
+    try:
+        with open("/proc/vmstat") as f:
+            for line in f:
+                if line.startswith("drop_slab "):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
 def fuse_slab():
     """Active fuse_inode slab objects: the kernel's FUSE inodes, all mounts."""
     try:
@@ -248,8 +262,17 @@ def run_tool(tool, pool, scratch, guests):
     sampler = Sampler(proc.pid)
     sampler.start()
 
-    def checkpoint(name, **extra):
+    drops = [drop_slab_count()]
+
+    def checkpoint(name, own_drops=0, **extra):
         time.sleep(SAMPLE_S)
+        # Another job's drop_caches during this step makes the kernel forget
+        # inodes mid-walk (the suites of this repository run it before every
+        # cold measurement); say so rather than report a smaller peak silently.
+        d = drop_slab_count()
+        if d is not None and drops[-1] is not None:
+            extra["foreign_drop_caches"] = d - drops[-1] - own_drops
+        drops.append(d)
         s = proc_status(proc.pid) or {}
         k = fuse_slab()
         s["kernel_fuse_inodes"] = k - slab0 if k is not None and slab0 is not None else None
@@ -270,7 +293,7 @@ def run_tool(tool, pool, scratch, guests):
             else:
                 t = forget()
                 waited = settle(proc.pid)
-                checkpoint(ph, drop_caches_s=t, settled_after_s=waited)
+                checkpoint(ph, own_drops=1, drop_caches_s=t, settled_after_s=waited)
             if proc.poll() is not None:
                 res["died"] = "exited with %s during %s" % (proc.returncode, ph)
                 break
