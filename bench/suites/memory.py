@@ -39,6 +39,7 @@ memory the daemon still uses (needs gdb).
 """
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -372,7 +373,7 @@ def main():
             "templates": TEMPLATES, "unify_batches_s": unify_s, "sample_s": SAMPLE_S,
             "phases": PHASES, "results": results,
             "status": {t: s for t, s in status.items() if s},
-            "nofile_limit": list(__import__("resource").getrlimit(__import__("resource").RLIMIT_NOFILE)),
+            "nofile_limit": list(resource.getrlimit(resource.RLIMIT_NOFILE)),
             "cowfs": B.binary_info(B.COWFS),
             "versions": {p: B.pkg_version(p) for p in ("bindfs", "fuse-overlayfs", "libfuse3-dev")}})
     finally:
