@@ -87,6 +87,7 @@ struct cf_fs {
 	pthread_mutex_t table_lock;
 	struct cf_inode **buckets;
 	size_t nbuckets, ninodes;
+	size_t trim_peak;	/* most inodes held since the heap was last trimmed */
 	struct cf_inode root;
 
 	/* fd cache */
@@ -105,6 +106,11 @@ struct cf_fs {
 	gid_t *root_groups;	/* the daemon's own groups, restored after
 				   acting as a caller */
 	int nroot_groups;
+
+	/* SIGUSR1 stats thread (main.c) */
+	pthread_t stats_thread;
+	bool stats_running;
+	atomic_bool stats_stop;
 };
 
 /* inode.c */
@@ -128,6 +134,8 @@ int cf_fd_get(struct cf_fs *fs, struct cf_inode *in);
 void cf_fd_put(struct cf_fs *fs, struct cf_inode *in);
 /* Open @in afresh with @flags (O_RDONLY, O_RDWR, ...); caller closes. */
 int cf_open_inode(struct cf_fs *fs, struct cf_inode *in, int flags);
+/* One line on the log: inodes held, fds cached, heap in use (SIGUSR1). */
+void cf_log_stats(struct cf_fs *fs);
 
 /* cow.c */
 /* Is @in (named @name in @dirfd when known, else dirfd -1) a CoW link?

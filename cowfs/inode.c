@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -339,6 +340,8 @@ int cf_inode_get(struct cf_fs *fs, int dirfd, const char *name, const struct sta
 	in->hnext = fs->buckets[bucket_of(fs, in->dev, in->ino)];
 	fs->buckets[bucket_of(fs, in->dev, in->ino)] = in;
 	fs->ninodes++;
+	if (fs->ninodes > fs->trim_peak)
+		fs->trim_peak = fs->ninodes;
 	maybe_grow(fs);
 	pthread_mutex_unlock(&fs->table_lock);
 
@@ -353,9 +356,13 @@ int cf_inode_get(struct cf_fs *fs, int dirfd, const char *name, const struct sta
 	return 0;
 }
 
+/* Below this many inodes the heap is small: not worth a trim. */
+#define TRIM_MIN_PEAK 4096
+
 void cf_inode_forget(struct cf_fs *fs, struct cf_inode *in, uint64_t n)
 {
 	struct cf_inode **pp;
+	bool trim;
 
 	if (in == &fs->root)
 		return;
@@ -372,8 +379,17 @@ void cf_inode_forget(struct cf_fs *fs, struct cf_inode *in, uint64_t n)
 		}
 	}
 	fs->ninodes--;
+	/* glibc keeps freed inodes' memory for reuse: after the kernel forgot
+	 * a whole walk (200k inodes: ~50 MiB) RSS stayed at its peak with 7 MiB
+	 * in use (bench/ANALYSIS.md, memory suite).  Give it back once the
+	 * count has fallen to a quarter of its peak. */
+	trim = fs->trim_peak >= TRIM_MIN_PEAK && fs->ninodes <= fs->trim_peak / 4;
+	if (trim)
+		fs->trim_peak = fs->ninodes;
 	pthread_mutex_unlock(&fs->table_lock);
 	free_inode(fs, in);
+	if (trim)
+		malloc_trim(0);
 }
 
 int cf_fd_get(struct cf_fs *fs, struct cf_inode *in)
@@ -446,4 +462,26 @@ void cf_inode_mark_unlinked(struct cf_fs *fs, dev_t dev, ino_t ino)
 	if (in)
 		atomic_store(&in->unlinked_here, true);
 	pthread_mutex_unlock(&fs->table_lock);
+}
+
+void cf_log_stats(struct cf_fs *fs)
+{
+	struct mallinfo2 mi = mallinfo2();
+	size_t ninodes, nbuckets;
+	unsigned nfds;
+
+	pthread_mutex_lock(&fs->table_lock);
+	ninodes = fs->ninodes;
+	nbuckets = fs->nbuckets;
+	pthread_mutex_unlock(&fs->table_lock);
+	pthread_mutex_lock(&fs->fd_lock);
+	nfds = fs->nfds;
+	pthread_mutex_unlock(&fs->fd_lock);
+	/* uordblks: bytes malloc has handed out and not had back (every arena);
+	 * arena + hblkhd: what malloc holds from the kernel for them. */
+	fuse_log(FUSE_LOG_NOTICE,
+		 COWFS_PROG ": stats: inodes %zu buckets %zu fds %u fd_cache %u "
+		 "heap_in_use_kib %zu heap_held_kib %zu\n",
+		 ninodes, nbuckets, nfds, fs->fd_cache_max, (mi.uordblks + mi.hblkhd) / 1024,
+		 (mi.arena + mi.hblkhd) / 1024);
 }

@@ -282,6 +282,47 @@ static int fs_init(struct cf_fs *fs, const struct conf *c)
 	return 0;
 }
 
+/*
+ * SIGUSR1 logs one stats line (cf_log_stats).  The signal is blocked in
+ * every thread (the mask is set before libfuse starts its workers) and taken
+ * here with sigwait, so the line is written outside signal context.
+ */
+static void *stats_main(void *arg)
+{
+	struct cf_fs *fs = arg;
+	sigset_t set;
+	int sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	while (!atomic_load(&fs->stats_stop)) {
+		if (sigwait(&set, &sig) == 0 && !atomic_load(&fs->stats_stop))
+			cf_log_stats(fs);
+	}
+	return NULL;
+}
+
+static void stats_start(struct cf_fs *fs)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
+		return;
+	fs->stats_running = pthread_create(&fs->stats_thread, NULL, stats_main, fs) == 0;
+}
+
+static void stats_stop(struct cf_fs *fs)
+{
+	if (!fs->stats_running)
+		return;
+	atomic_store(&fs->stats_stop, true);
+	pthread_kill(fs->stats_thread, SIGUSR1);
+	pthread_join(fs->stats_thread, NULL);
+	fs->stats_running = false;
+}
+
 static int serve(struct cf_fs *fs, struct fuse_args *args, struct fuse_cmdline_opts *o)
 {
 	struct fuse_session *se;
@@ -302,6 +343,7 @@ static int serve(struct cf_fs *fs, struct fuse_args *args, struct fuse_cmdline_o
 	if (fuse_session_mount(se, o->mountpoint) != 0)
 		goto out_signals;
 	fuse_daemonize(o->foreground);
+	stats_start(fs);	/* after fuse_daemonize: threads do not survive its fork */
 	if (o->singlethread) {
 		r = fuse_session_loop(se);
 	} else {
@@ -315,6 +357,7 @@ static int serve(struct cf_fs *fs, struct fuse_args *args, struct fuse_cmdline_o
 		r = fuse_session_loop_mt(se, cfg);
 		fuse_loop_cfg_destroy(cfg);
 	}
+	stats_stop(fs);
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);

@@ -46,7 +46,8 @@ def _wait_mounted(mp, proc, timeout=10):
 
 
 def mount(tool, src, scratch):
-    """Serve src; returns (path, unmount)."""
+    """Serve src; returns (path, unmount).  unmount.proc is the daemon's
+    Popen (None for native and overlayfs), unmount.log its stderr file."""
     if tool == "native":
         return src, lambda: None
     B.rm_tree(scratch)
@@ -93,4 +94,6 @@ def mount(tool, src, scratch):
             except subprocess.TimeoutExpired:
                 proc.kill()
         errf.close()
+    unmount.proc = proc             # the daemon (None for kernel mounts), for suites that
+    unmount.log = errf.name         # watch its memory and read its log
     return mp, unmount

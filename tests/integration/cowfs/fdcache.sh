@@ -21,6 +21,14 @@ nfd=$(ls "/proc/$COWFS_PID/fd" | wc -l)
 echo >&2 "cowfs open fds after walking $(find "$MNT" | wc -l) entries with fd_cache=8: $nfd"
 [ "$nfd" -lt 40 ] || fail "the daemon holds $nfd fds with fd_cache=8"
 
+# SIGUSR1: one stats line with what the daemon holds
+kill -USR1 "$COWFS_PID"
+for i in $(seq 50); do grep -q 'stats: inodes' "$COWFS_LOG" && break; sleep 0.1; done
+line=$(grep 'stats: inodes' "$COWFS_LOG" | tail -n1)
+[[ $line =~ inodes\ ([0-9]+)\ .*\ fds\ ([0-9]+)\ fd_cache\ 8\  ]] || fail "no stats line on SIGUSR1: '$line'"
+[ "${BASH_REMATCH[1]}" -gt 100 ] || fail "stats: ${BASH_REMATCH[1]} inodes after a walk"
+[ "${BASH_REMATCH[2]}" -le 8 ] || fail "stats: ${BASH_REMATCH[2]} fds cached with fd_cache=8"
+
 # copy-up and renames work on inodes whose fds were evicted
 echo w >>"$MNT/guest1/usr/bin/ls"
 [ "$(ino "$MNT/guest1/usr/bin/ls")" != "$(ino "$MNT/guest2/usr/bin/ls")" ] || fail "copy-up"
