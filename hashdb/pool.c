@@ -205,6 +205,13 @@ int hashdb_object_adopt(struct hashdb_pool *p, int fd, const char *hex, unsigned
 	return linkat(fd, "", p->objfd, name, AT_EMPTY_PATH) < 0 ? -errno : 0;
 }
 
+bool hashdb_same_observed(const struct stat *a, const struct stat *b)
+{
+	return a->st_mode == b->st_mode && a->st_uid == b->st_uid && a->st_gid == b->st_gid &&
+	       a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
 struct link_arg {
 	int objfd, dirfd;
 	const char *tmp, *name;
@@ -224,9 +231,12 @@ static int do_link_over(void *p)
 		unlinkat(a->dirfd, a->tmp, 0);
 		return r;
 	}
-	/* @tmp now names what @name was. */
+	/* @tmp now names what @name was: the very inode, with the metadata
+	 * that was compared (a chmod, chown or utimes does not break the
+	 * read lease; one that landed since the check must not be lost). */
 	if (fstatat(a->dirfd, a->tmp, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    st.st_dev == a->want->st_dev && st.st_ino == a->want->st_ino)
+	    st.st_dev == a->want->st_dev && st.st_ino == a->want->st_ino &&
+	    hashdb_same_observed(&st, a->want))
 		return unlinkat(a->dirfd, a->tmp, 0) < 0 ? -errno : 0;
 	/* Replaced under us: give the name back to whoever put it there. */
 	if (renameat2(a->dirfd, a->tmp, a->dirfd, a->name, RENAME_EXCHANGE) < 0)

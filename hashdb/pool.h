@@ -86,13 +86,18 @@ int hashdb_object_find_ino(struct hashdb_pool *p, const char *hex, dev_t dev, in
 /* Make the open file @fd object (hex, gen): link it into objects/.
  * -EEXIST when that object exists already. */
 int hashdb_object_adopt(struct hashdb_pool *p, int fd, const char *hex, unsigned gen);
+/* Same mode, owner, group, size and mtime: what a chmod, chown, utimes or
+ * write since a check would change (ctime cannot tell: linking, renaming
+ * and flagging move it too). */
+bool hashdb_same_observed(const struct stat *a, const struct stat *b);
 /*
  * Replace @name in @dirfd, which must still be the inode @want, by a link of
  * object @objfd.  The object is linked to the temporary name @tmp beside it
  * and exchanged with @name (RENAME_EXCHANGE), and only then is the old inode
  * checked: if someone replaced @name since it was opened (a guest's
- * "write new, rename over"), the exchange is undone and -ESTALE returned, so
- * no name is ever lost.  Names of an immutable inode can't be renamed
+ * "write new, rename over"), or changed its metadata since @want was taken
+ * (hashdb_same_observed), the exchange is undone and -ESTALE returned, so
+ * no name and no change is ever lost.  Names of an immutable inode can't be renamed
  * either, so this runs with the object's flag cleared under the flag lock.
  * On failure @tmp is gone and @name is as it was.  -EMLINK: object full.
  */

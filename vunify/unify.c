@@ -418,15 +418,61 @@ static int link_object(struct unify *u, struct candidate *c, int ofd)
 	return 0;
 }
 
-/* The file becomes object (hex, gen): marker, link into the pool, flag. */
+struct unadopt_arg {
+	int objfd, fd;
+	const char *name;
+};
+
+static int unadopt_op(void *p)
+{
+	struct unadopt_arg *a = p;
+
+	if (unlinkat(a->objfd, a->name, 0) < 0 && errno != ENOENT)
+		return -errno;
+	return cowlink_marker_remove(a->fd);
+}
+
+/*
+ * The file becomes object (hex, gen): marker, link into the pool, flag.
+ * The read lease keeps writers out, but not a chmod, chown, utimes or
+ * setxattr: one that landed after the last check would leave an object
+ * whose metadata is not its name's.  So once the flag freezes it, the
+ * metadata is compared again; changed, the file leaves the pool at once
+ * (-ESTALE: "changed") and stays the guest's own file, with its change.
+ */
 static int adopt(struct unify *u, struct candidate *c, unsigned gen)
 {
+	struct unadopt_arg a = { u->pool->objfd, c->fd, NULL };
+	struct cowlink_meta now;
+	struct stat st;
+	char name[64];
+	bool same;
 	int r = cowlink_marker_set(c->fd, c->hex);
 
 	r = r ?: hashdb_object_adopt(u->pool, c->fd, c->hex, gen);
 	if (r < 0)
 		return r;
-	return cowlink_set_immutable(c->fd, true);
+	r = cowlink_set_immutable(c->fd, true);
+	if (r < 0)
+		return r;
+	if (fstat(c->fd, &st) < 0)
+		return -errno;
+	same = hashdb_same_observed(&st, &c->st);
+	if (same && c->have_meta) {
+		r = cowlink_meta_read(c->fd, &now);
+		if (r < 0)
+			return r;
+		same = cowlink_meta_equal(&now, &c->meta, u->o->ignore_mtime);
+		cowlink_meta_free(&now);
+	}
+	if (same)
+		return 0;
+	hashdb_object_name(c->hex, gen, name, sizeof(name));
+	a.name = name;
+	r = cowlink_with_mutable(u->pool->flagfd, c->fd, unadopt_op, &a);
+	/* One link again and unmarked: the guest's own file, as it was. */
+	r = r ?: cowlink_set_immutable(c->fd, false);
+	return r ?: -ESTALE;
 }
 
 /* Under the lease: find the object for c's identity and link or adopt. */
@@ -439,7 +485,7 @@ static int place(struct unify *u, struct candidate *c)
 		if (ofd == -ENOENT) {
 			r = adopt(u, c, gen);
 			if (r == -EEXIST)
-				continue;
+				continue;	/* -ESTALE: changed while adopted */
 			if (r == 0)
 				u->st.new_objects++;
 			if (r == 0)
