@@ -154,7 +154,7 @@ static int name_tmpfile(int fd, int dirfd, const char *tmp)
 	if (errno != ENOENT && errno != EPERM)
 		return -errno;
 	/* Without CAP_DAC_READ_SEARCH: through procfs. */
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	cowlink_fd_path(proc, sizeof(proc), fd);
 	return linkat(AT_FDCWD, proc, dirfd, tmp, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
 }
 

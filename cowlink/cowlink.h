@@ -164,4 +164,18 @@ int cowlink_tmp_name(char *buf, size_t len);
 /* Is @name such a temporary name?  Its creator's pid goes to *pid. */
 bool cowlink_is_tmp_name(const char *name, pid_t *pid);
 
+/* ---- procfs.c: what both sides read from /proc ------------------------------ */
+
+/*
+ * "/proc/self/fd/FD" into @buf (COWLINK_FD_PATH_LEN bytes are enough);
+ * returns @buf.  Opening it reopens the very inode behind @fd (an O_PATH fd
+ * gets a real open without a second lookup by name), and it names an
+ * unnamed O_TMPFILE for linkat without CAP_DAC_READ_SEARCH.
+ */
+#define COWLINK_FD_PATH_LEN 32
+const char *cowlink_fd_path(char *buf, size_t len, int fd);
+/* Undo /proc/self/mountinfo's octal escapes (space, tab, newline and
+ * backslash are written as \ooo) in place. */
+void cowlink_mountinfo_unescape(char *s);
+
 #endif
