@@ -259,7 +259,7 @@ static int append_rules(struct exclude *dst, const struct exclude *src)
 	return 0;
 }
 
-static int merge(struct options *o, const struct vconfig *pool, const struct vconfig *sys)
+int config_merge(struct options *o, const struct vconfig *pool, const struct vconfig *sys)
 {
 	int r;
 
@@ -291,7 +291,7 @@ int config_apply(struct options *o, struct hashdb_pool *p)
 	/* The default file may be missing; one named explicitly must exist. */
 	r = config_load(&sys, path, true, path == default_path(o->config), err, sizeof(err));
 	r = r ?: load_pool_config(&pool, p, err, sizeof(err));
-	r = r ?: merge(o, &pool, &sys);
+	r = r ?: config_merge(o, &pool, &sys);
 	if (r < 0) {
 		if (r == -ENOMEM)
 			msg_error("out of memory");

@@ -1,17 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* vunify.conf(5) parser, exclude rule precedence, Prometheus path and
- * label escaping, object names.  The vunify sources are compiled in: they
- * are not a library. */
+ * label escaping, object names (all from vunify's library). */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "vunify/config.c"
-/* vunify/exclude.c is linked by tests/meson.build (vunify_pure) */
-#include "vunify/objects.c"
-#include "vunify/prometheus.c"
-#include "vunify/report.c"
+#include "vunify/config.h"
+#include "vunify/objects.h"
+#include "vunify/prometheus.h"
+#include "vunify/vunify.h"
 
 static int parse(struct vconfig *c, const char *text, bool system, char *err, size_t len)
 {
@@ -129,7 +128,7 @@ Test(config, merge_precedence)
 				 "exclude = + /usr/bin\nprometheus-dir = /m\n",
 			   true, err, sizeof(err)),
 		     0);
-	cr_assert_eq(merge(&o, &pool, &sys), 0);
+	cr_assert_eq(config_merge(&o, &pool, &sys), 0);
 	cr_expect(!o.include_empty, "the pool's 'no' beats the system's 'yes'");
 	cr_expect(o.ignore_mtime, "the system's setting applies when the pool has none");
 	cr_expect_str_eq(o.prometheus_dir, "/m");
@@ -187,7 +186,7 @@ Test(prometheus, label_escaping)
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
 
-	label_value(f, "a\"b\\c\nd\xff");
+	prom_label_value(f, "a\"b\\c\nd\xff");
 	fclose(f);
 	cr_expect_str_eq(buf, "a\\\"b\\\\c\\nd\\\\xff");
 	free(buf);
