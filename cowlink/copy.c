@@ -208,3 +208,25 @@ fail:
 	close(fd);
 	return r;
 }
+
+int cowlink_dir_mtime(int dirfd, struct timespec *mtime)
+{
+	struct stat st;
+
+	if (fstat(dirfd, &st) < 0)
+		return -errno;
+	*mtime = st.st_mtim;
+	return 0;
+}
+
+int cowlink_dir_mtime_restore(int dirfd, const struct timespec *mtime)
+{
+	struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, *mtime };
+	struct stat st;
+
+	if (fstat(dirfd, &st) < 0)
+		return -errno;
+	if (st.st_mtim.tv_sec == mtime->tv_sec && st.st_mtim.tv_nsec == mtime->tv_nsec)
+		return 0;
+	return futimens(dirfd, ts) < 0 ? -errno : 0;
+}

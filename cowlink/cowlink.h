@@ -156,6 +156,14 @@ int cowlink_copy_data(int srcfd, int dstfd, off_t size);
  * that chown does not clear setuid bits or capabilities set afterwards). */
 int cowlink_copy_meta(int srcfd, int dstfd);
 
+/* A rename beside a guest's file moves the directory's mtime, which guests
+ * observe (make, fontconfig and ldconfig caches key on it).  vunify takes
+ * the mtime before the rename (cowlink_dir_mtime) and puts it back after
+ * (cowlink_dir_mtime_restore, which leaves an unmoved mtime alone).  A
+ * guest that changes the directory in between has its mtime set back too. */
+int cowlink_dir_mtime(int dirfd, struct timespec *mtime);
+int cowlink_dir_mtime_restore(int dirfd, const struct timespec *mtime);
+
 /* Temporary names a CoW operation leaves beside a target while it works;
  * a later run removes leftovers that match. */
 #define COWLINK_TMP_PREFIX ".cowlink~"

@@ -84,21 +84,13 @@ uint64_t count_entries(struct hashdb_pool *p, const struct guests *g, const stru
 
 int split_link(struct hashdb_pool *p, int fd, int dirfd, const char *name)
 {
-	struct stat d0, d1;
-	int r;
+	struct timespec mtime;
+	int r = cowlink_dir_mtime(dirfd, &mtime);
 
-	if (fstat(dirfd, &d0) < 0)
-		return -errno;
-	r = cowlink_copy_up(p->flagfd, -1, fd, dirfd, name, NULL);
+	r = r ?: cowlink_copy_up(p->flagfd, -1, fd, dirfd, name, NULL);
 	if (r < 0)
 		return r;
-	/* The rename moved the directory's mtime, which guests observe (as
-	 * unify does, put it back). */
-	if (fstat(dirfd, &d1) == 0 && (d1.st_mtim.tv_sec != d0.st_mtim.tv_sec ||
-				       d1.st_mtim.tv_nsec != d0.st_mtim.tv_nsec)) {
-		struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, d0.st_mtim };
-
-		futimens(dirfd, ts);
-	}
+	/* Guests observe the directory's mtime: as unify does, keep it. */
+	cowlink_dir_mtime_restore(dirfd, &mtime);
 	return 0;
 }

@@ -243,30 +243,18 @@ static void cache_object(struct unify *u, int fd, const char *hex)
  */
 static int repair_object(struct unify *u, int fd, const char *hex, int gen, const char *path)
 {
-	struct cowlink_meta m;
-	struct hashdb_hash content, id, want;
 	uint64_t bytes = 0;
 	char name[64];
 	int r;
 
 	if (u->o->dry_run)
 		return 0;
-	r = hashdb_hash_from_hex(hex, &want);
-	r = r ?: hashdb_hash_fd(fd, &content, &bytes, 0);
-	r = r ?: cowlink_meta_read(fd, &m);
+	r = hashdb_identity_matches(fd, hex, 0, &bytes);
 	if (r < 0)
 		return r;
 	u->st.hashed_files++;
 	u->st.hashed_bytes += bytes;
-	r = hashdb_identity(&content, &m, false, &id);
-	if (r == 0 && memcmp(id.b, want.b, sizeof(id.b))) {
-		/* With --ignore-mtime the object was named without mtime. */
-		r = hashdb_identity(&content, &m, true, &id);
-	}
-	cowlink_meta_free(&m);
-	if (r < 0)
-		return r;
-	if (memcmp(id.b, want.b, sizeof(id.b)) == 0) {
+	if (r == 1) {
 		r = cowlink_set_immutable(fd, true);
 		if (r == 0) {
 			u->st.repaired++;
@@ -394,27 +382,16 @@ static int same_as_object(struct unify *u, struct candidate *c, int ofd)
 static int link_object(struct unify *u, struct candidate *c, int ofd)
 {
 	const struct walk_entry *e = c->e;
-	struct stat d0, d1;
+	struct timespec mtime;
 	char tmp[64];
 	int r = cowlink_tmp_name(tmp, sizeof(tmp));
 
+	r = r ?: cowlink_dir_mtime(e->dirfd, &mtime);
+	r = r ?: hashdb_object_link_over(u->pool, ofd, e->dirfd, tmp, e->name, &c->st);
 	if (r < 0)
 		return r;
-	if (fstat(e->dirfd, &d0) < 0)
-		return -errno;
-	r = hashdb_object_link_over(u->pool, ofd, e->dirfd, tmp, e->name, &c->st);
-	if (r < 0)
-		return r;
-	/* The rename moved the directory's mtime, which guests (make,
-	 * fontconfig, ldconfig caches) observe: put it back.  A guest that
-	 * changes the directory in the microseconds between is the one case
-	 * where its mtime is set back too (documented in docs/design.md). */
-	if (fstat(e->dirfd, &d1) == 0 && (d1.st_mtim.tv_sec != d0.st_mtim.tv_sec ||
-					  d1.st_mtim.tv_nsec != d0.st_mtim.tv_nsec)) {
-		struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, d0.st_mtim };
-
-		futimens(e->dirfd, ts);
-	}
+	/* Guests observe the directory's mtime (docs/design.md, step 7). */
+	cowlink_dir_mtime_restore(e->dirfd, &mtime);
 	return 0;
 }
 

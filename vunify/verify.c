@@ -109,27 +109,6 @@ static void on_stray(void *ctx, const char *name, const char *why)
 	msg_error("%s/objects/%s: %s", HASHDB_DIR, esc(name, 0), why);
 }
 
-/* Does the content + metadata of @fd have identity @hex (with or without
- * mtime)?  1 yes, 0 no, <0 error. */
-static int identity_matches(int fd, const char *hex, uint64_t *bytes)
-{
-	struct hashdb_hash content, id, want;
-	struct cowlink_meta m;
-	int r = hashdb_hash_from_hex(hex, &want);
-
-	r = r ?: hashdb_hash_fd(fd, &content, bytes, 1);
-	r = r ?: cowlink_meta_read(fd, &m);
-	if (r < 0)
-		return r;
-	r = hashdb_identity(&content, &m, false, &id);
-	if (r == 0 && memcmp(id.b, want.b, sizeof(id.b)))
-		r = hashdb_identity(&content, &m, true, &id);
-	cowlink_meta_free(&m);
-	if (r < 0)
-		return r;
-	return memcmp(id.b, want.b, sizeof(id.b)) == 0;
-}
-
 struct marker_arg {
 	int fd;
 	const char *hex;
@@ -182,7 +161,7 @@ static void check_object(struct verify *v, struct objent *e, char *name)
 		problem(v, HASHDB_DIR, where, "marker %s does not match the object's name",
 			r == 0 ? marker : r == -ENODATA ? "(none)" : "(malformed)");
 	}
-	r = identity_matches(fd, e->hex, &bytes);
+	r = hashdb_identity_matches(fd, e->hex, 1, &bytes);
 	v->c.bytes += bytes;
 	if (r < 0) {
 		e->flags |= UNREADABLE;
@@ -294,7 +273,7 @@ static bool is_leftover(int fd, const struct stat *st, const char *marker)
 
 	if (st->st_nlink != 1 || cowlink_is_immutable(fd, &imm) < 0 || imm)
 		return false;
-	return identity_matches(fd, marker, &bytes) == 1;
+	return hashdb_identity_matches(fd, marker, 1, &bytes) == 1;
 }
 
 static void check_path(struct verify *v, const struct walk_entry *e)
