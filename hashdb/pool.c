@@ -144,6 +144,8 @@ int hashdb_pool_clean_tmp(struct hashdb_pool *p)
 	return n;
 }
 
+/* ---- object names ------------------------------------------------------------ */
+
 void hashdb_object_name(const char *hex, unsigned gen, char *buf, size_t len)
 {
 	if (gen == 0)
@@ -151,6 +153,44 @@ void hashdb_object_name(const char *hex, unsigned gen, char *buf, size_t len)
 	else
 		snprintf(buf, len, "%.2s/%s.%u", hex, hex, gen);
 }
+
+int hashdb_object_parse_name(const char *name, char hex[COWLINK_HEX_LEN + 1], unsigned *gen)
+{
+	const char *g = name + COWLINK_HEX_LEN;
+	unsigned long v = 0;
+
+	if (strlen(name) < COWLINK_HEX_LEN)
+		return -EINVAL;
+	memcpy(hex, name, COWLINK_HEX_LEN);
+	hex[COWLINK_HEX_LEN] = '\0';
+	if (!cowlink_hex_valid(hex))
+		return -EINVAL;
+	*gen = 0;
+	if (*g == '\0')
+		return 0;
+	if (*g++ != '.' || *g < '1' || *g > '9')
+		return -EINVAL;
+	for (; *g; g++) {
+		if (*g < '0' || *g > '9' || (v = v * 10 + (unsigned)(*g - '0')) >= HASHDB_MAX_GEN)
+			return -EINVAL;
+	}
+	*gen = (unsigned)v;
+	return 0;
+}
+
+bool hashdb_shard_valid(const char *name)
+{
+	static const char hexd[] = "0123456789abcdef";
+
+	return strlen(name) == 2 && strchr(hexd, name[0]) && strchr(hexd, name[1]);
+}
+
+bool hashdb_object_in_shard(const char *hex, const char *shard)
+{
+	return strlen(shard) == 2 && !strncmp(hex, shard, 2);
+}
+
+/* ---- objects ------------------------------------------------------------------ */
 
 int hashdb_object_open(struct hashdb_pool *p, const char *hex, unsigned gen, struct stat *st)
 {
@@ -193,15 +233,21 @@ int hashdb_object_find_ino(struct hashdb_pool *p, const char *hex, dev_t dev, in
 
 int hashdb_object_adopt(struct hashdb_pool *p, int fd, const char *hex, unsigned gen)
 {
-	char name[64], shard[3] = { hex[0], hex[1], 0 };
+	char name[64], *slash;
+	int r;
 
 	hashdb_object_name(hex, gen, name, sizeof(name));
 	if (linkat(fd, "", p->objfd, name, AT_EMPTY_PATH) == 0)
 		return 0;
 	if (errno != ENOENT)
 		return -errno;
-	if (mkdirat(p->objfd, shard, 0700) < 0 && errno != EEXIST)
-		return -errno;
+	/* No shard directory yet: the name's first component. */
+	slash = strchr(name, '/');
+	*slash = '\0';
+	r = mkdirat(p->objfd, name, 0700) < 0 && errno != EEXIST ? -errno : 0;
+	*slash = '/';
+	if (r < 0)
+		return r;
 	return linkat(fd, "", p->objfd, name, AT_EMPTY_PATH) < 0 ? -errno : 0;
 }
 
@@ -258,7 +304,8 @@ int hashdb_object_link_over(struct hashdb_pool *p, int objfd, int dirfd, const c
 /* An object without its flag: give it back if its marker names it. */
 static int scan_one(int shardfd, const char *name, cowlink_restored_fn fn, void *ctx)
 {
-	char hex[COWLINK_HEX_LEN + 1];
+	char hex[COWLINK_HEX_LEN + 1], want[COWLINK_HEX_LEN + 1];
+	unsigned gen;
 	struct statx x;
 	int fd, r;
 
@@ -272,9 +319,9 @@ static int scan_one(int shardfd, const char *name, cowlink_restored_fn fn, void 
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -errno;
 	r = cowlink_marker_get(fd, hex);
-	/* A marker that is not this object's name is verify's to report. */
-	if (r < 0 || strncmp(name, hex, COWLINK_HEX_LEN) ||
-	    (name[COWLINK_HEX_LEN] && name[COWLINK_HEX_LEN] != '.')) {
+	/* A marker that is not this object's name, or a name that is no
+	 * object's, is verify's to report. */
+	if (r < 0 || hashdb_object_parse_name(name, want, &gen) < 0 || strcmp(want, hex)) {
 		close(fd);
 		return 0;
 	}

@@ -76,8 +76,21 @@ int hashdb_pool_lock(struct hashdb_pool *p, pid_t *holder);
  * another run's file in progress looks the same.  Returns how many. */
 int hashdb_pool_clean_tmp(struct hashdb_pool *p);
 
+/*
+ * Object names: objects/xx/HASH for the first object of an identity,
+ * objects/xx/HASH.N (1 <= N < HASHDB_MAX_GEN, no leading zeros) for the
+ * next ones; the shard directory xx is the first two hex digits of HASH.
+ * The writer and the parsers of that format are these, and no others.
+ */
 /* "xx/HASH" or "xx/HASH.N" into @buf (at least 48 bytes). */
 void hashdb_object_name(const char *hex, unsigned gen, char *buf, size_t len);
+/* Parse an object's file name in its shard, "HASH" or "HASH.N", into @hex
+ * and *gen.  -EINVAL when @name is no object's name. */
+int hashdb_object_parse_name(const char *name, char hex[COWLINK_HEX_LEN + 1], unsigned *gen);
+/* Is @name a shard directory's name (two lowercase hex digits)? */
+bool hashdb_shard_valid(const char *name);
+/* Does the object @hex belong in shard directory @shard? */
+bool hashdb_object_in_shard(const char *hex, const char *shard);
 /* Open object (hex, gen) O_RDONLY; its stat into *st when not NULL. */
 int hashdb_object_open(struct hashdb_pool *p, const char *hex, unsigned gen, struct stat *st);
 /* Is inode (dev, ino) one of the objects of @hex?  Returns its gen or

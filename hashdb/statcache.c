@@ -37,6 +37,33 @@ static char *cache_file_name(const char *guest)
 	return s;
 }
 
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+int hashdb_sc_guest_of(const char *file, char *guest, size_t len)
+{
+	size_t n = strlen(file);
+
+	if (n <= 3 || strcmp(file + n - 3, ".sc") || (n - 3) % 2 || (n - 3) / 2 >= len)
+		return -EINVAL;
+	for (size_t i = 0; i < n - 3; i += 2) {
+		int hi = hex_digit(file[i]), lo = hex_digit(file[i + 1]);
+
+		/* A NUL or '/' is in no guest's name: not a file of ours. */
+		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0) || (hi << 4 | lo) == '/')
+			return -EINVAL;
+		guest[i / 2] = (char)(hi << 4 | lo);
+	}
+	guest[(n - 3) / 2] = '\0';
+	return 0;
+}
+
 static int cmp_entry(const void *a, const void *b)
 {
 	const struct hashdb_sc_entry *x = a, *y = b;

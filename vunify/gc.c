@@ -24,10 +24,12 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "hashdb/statcache.h"
 #include "vunify/config.h"
 #include "vunify/objects.h"
 #include "vunify/prometheus.h"
@@ -209,23 +211,11 @@ static void gc_caches(struct gc *g)
 		return;
 	}
 	while ((de = readdir(d))) {
-		size_t n = strlen(de->d_name);
-		char guest[256];
+		char guest[NAME_MAX + 1];
 		struct stat st;
-		bool ok = n > 3 && !strcmp(de->d_name + n - 3, ".sc") && (n - 3) % 2 == 0 &&
-			  (n - 3) / 2 < sizeof(guest);
 
-		for (size_t i = 0; ok && i < n - 3; i += 2) {
-			unsigned v;
-
-			ok = sscanf(de->d_name + i, "%2x", &v) == 1;
-			guest[i / 2] = (char)v;
-		}
-		if (!ok)
+		if (hashdb_sc_guest_of(de->d_name, guest, sizeof(guest)) < 0)
 			continue;	/* temporary files of a running save, or not ours */
-		guest[(n - 3) / 2] = '\0';
-		if (strlen(guest) != (n - 3) / 2 || strchr(guest, '/'))
-			continue;
 		if (fstatat(g->pool->dirfd, guest, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 		    S_ISDIR(st.st_mode))
 			continue;

@@ -9,30 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-int object_parse_name(const char *name, char hex[COWLINK_HEX_LEN + 1], unsigned *gen)
-{
-	const char *g = name + COWLINK_HEX_LEN;
-	unsigned long v = 0;
-
-	if (strlen(name) < COWLINK_HEX_LEN)
-		return -EINVAL;
-	memcpy(hex, name, COWLINK_HEX_LEN);
-	hex[COWLINK_HEX_LEN] = '\0';
-	if (!cowlink_hex_valid(hex))
-		return -EINVAL;
-	*gen = 0;
-	if (*g == '\0')
-		return 0;
-	if (*g++ != '.' || *g < '1' || *g > '9')
-		return -EINVAL;
-	for (; *g; g++) {
-		if (*g < '0' || *g > '9' || (v = v * 10 + (unsigned)(*g - '0')) >= HASHDB_MAX_GEN)
-			return -EINVAL;
-	}
-	*gen = (unsigned)v;
-	return 0;
-}
-
 static int cmp_obj(const void *a, const void *b)
 {
 	const struct objent *x = a, *y = b;
@@ -59,13 +35,6 @@ static int push(struct objlist *l, const struct objent *e)
 	return 0;
 }
 
-static bool is_shard(const char *n)
-{
-	static const char hexd[] = "0123456789abcdef";
-
-	return strlen(n) == 2 && strchr(hexd, n[0]) && strchr(hexd, n[1]);
-}
-
 static int list_shard(int shardfd, const char *shard, struct objlist *l, objects_stray_fn stray,
 		      void *ctx)
 {
@@ -87,11 +56,11 @@ static int list_shard(int shardfd, const char *shard, struct objlist *l, objects
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		snprintf(where, sizeof(where), "%s/%s", shard, de->d_name);
-		if (object_parse_name(de->d_name, e.hex, &e.gen) < 0) {
+		if (hashdb_object_parse_name(de->d_name, e.hex, &e.gen) < 0) {
 			stray(ctx, where, "not an object name");
 			continue;
 		}
-		if (strncmp(e.hex, shard, 2)) {
+		if (!hashdb_object_in_shard(e.hex, shard)) {
 			stray(ctx, where, "object in the wrong shard directory");
 			continue;
 		}
@@ -139,7 +108,7 @@ int objects_list(struct hashdb_pool *p, struct objlist *l, objects_stray_fn stra
 
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		if (!is_shard(de->d_name)) {
+		if (!hashdb_shard_valid(de->d_name)) {
 			stray(ctx, de->d_name, "not a shard directory");
 			continue;
 		}

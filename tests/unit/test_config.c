@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* vunify.conf(5) parser, exclude rule precedence, Prometheus path and
- * label escaping, object names (all from vunify's library). */
+ * label escaping (all from vunify's library). */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdio.h>
@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "vunify/config.h"
-#include "vunify/objects.h"
 #include "vunify/prometheus.h"
 #include "vunify/vunify.h"
 
@@ -190,29 +189,4 @@ Test(prometheus, label_escaping)
 	fclose(f);
 	cr_expect_str_eq(buf, "a\\\"b\\\\c\\nd\\\\xff");
 	free(buf);
-}
-
-Test(objects, names)
-{
-	char hex[COWLINK_HEX_LEN + 1];
-	unsigned gen;
-	const char *h = "0123456789abcdef0123456789abcdef";
-	char name[64];
-
-	cr_expect_eq(object_parse_name(h, hex, &gen), 0);
-	cr_expect_eq(gen, 0);
-	snprintf(name, sizeof(name), "%s.12", h);
-	cr_expect_eq(object_parse_name(name, hex, &gen), 0);
-	cr_expect_eq(gen, 12);
-	cr_expect_str_eq(hex, h);
-	snprintf(name, sizeof(name), "%s.0", h);
-	cr_expect_eq(object_parse_name(name, hex, &gen), -EINVAL, "gen 0 has no suffix");
-	snprintf(name, sizeof(name), "%s.01", h);
-	cr_expect_eq(object_parse_name(name, hex, &gen), -EINVAL);
-	snprintf(name, sizeof(name), "%s.1000", h);
-	cr_expect_eq(object_parse_name(name, hex, &gen), -EINVAL);
-	snprintf(name, sizeof(name), "%s~tmp", h);
-	cr_expect_eq(object_parse_name(name, hex, &gen), -EINVAL);
-	cr_expect_eq(object_parse_name("0123456789ABCDEF0123456789ABCDEF", hex, &gen), -EINVAL);
-	cr_expect_eq(object_parse_name("short", hex, &gen), -EINVAL);
 }
