@@ -34,8 +34,7 @@ int hashdb_pool_open(const char *path, bool create, struct hashdb_pool *p)
 	struct stat st;
 	int r;
 
-	memset(p, 0, sizeof(*p));
-	p->dirfd = p->statefd = p->objfd = p->cachefd = p->lockfd = p->flagfd = -1;
+	hashdb_pool_init(p);
 	/* The pool path comes from the operator, not from a guest: a symlink
 	 * to the real pool directory is fine. */
 	p->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -80,6 +79,12 @@ int hashdb_pool_open(const char *path, bool create, struct hashdb_pool *p)
 fail:
 	hashdb_pool_close(p);
 	return r;
+}
+
+void hashdb_pool_init(struct hashdb_pool *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->dirfd = p->statefd = p->objfd = p->cachefd = p->lockfd = p->flagfd = -1;
 }
 
 void hashdb_pool_close(struct hashdb_pool *p)

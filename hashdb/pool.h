@@ -50,6 +50,9 @@ struct hashdb_pool {
  * state does not exist yet opens with statefd (and the other state fds) -1:
  * it has no objects. */
 int hashdb_pool_open(const char *path, bool create, struct hashdb_pool *p);
+/* A pool that is not open (every fd -1): what hashdb_pool_close leaves,
+ * and safe to close. */
+void hashdb_pool_init(struct hashdb_pool *p);
 void hashdb_pool_close(struct hashdb_pool *p);
 /*
  * Restore whatever immutable flags a crash left cleared, under the flag

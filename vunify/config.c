@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "hashdb/pool.h"
+#include "vunify/command.h"
 #include "vunify/vunify.h"
 
 void config_init(struct vconfig *c)
@@ -368,22 +369,13 @@ int cmd_config(int argc, char **argv)
 		config_free(&sys);
 		return r < 0 ? EXIT_USAGE : EXIT_OK;
 	}
-	if (optind < argc) {
-		r = hashdb_pool_open(argv[optind], false, &pool);
-		if (r < 0) {
-			msg_error("%s: cannot open pool: %s", esc(argv[optind], 0), strerror(-r));
-			return EXIT_FATAL;
-		}
-	} else {
-		memset(&pool, 0, sizeof(pool));
-		pool.dirfd = pool.statefd = pool.objfd = pool.cachefd = -1;
-		pool.lockfd = pool.flagfd = -1;
-	}
-	rc = config_apply(&o, &pool);
+	/* Only reads: the pool is not locked. */
+	hashdb_pool_init(&pool);
+	rc = optind < argc ? pool_open(argv[optind], false, false, &pool) : 0;
+	rc = rc ?: config_apply(&o, &pool);
 	if (rc == 0)
 		print_effective(&o);
 	hashdb_pool_close(&pool);
-	exclude_free(&o.excludes);
-	free(o.prometheus_dir);
+	options_free(&o);
 	return rc;
 }

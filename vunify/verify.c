@@ -19,7 +19,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <inttypes.h>
@@ -32,6 +31,7 @@
 #include "cowlink/cowlink.h"
 #include "hashdb/hash.h"
 #include "hashdb/identity.h"
+#include "vunify/command.h"
 #include "vunify/config.h"
 #include "vunify/objects.h"
 #include "vunify/prometheus.h"
@@ -502,107 +502,107 @@ static void write_metrics(const struct verify *v, const char *poolpath, int rc, 
 	prom_finish(&p, "verify", rc, ms / 1000.0);
 }
 
-static void usage(FILE *f)
+static const char help[] =
+	"Usage: vunify verify [OPTIONS] POOL [GUEST...]\n"
+	"Re-hash every pool object and check it against its name, its marker and its\n"
+	"immutable flag; check every marked path of the guests.  Exit code 5 when\n"
+	"anything is wrong.\n\n"
+	"      --repair           restore intact objects' markers and flags, split the\n"
+	"                         paths of damaged objects into private copies, remove\n"
+	"                         stale markers\n"
+	"      --json             print the findings as one JSON object on stdout\n"
+	"      --prometheus FILE  write the run's metrics for node_exporter to FILE\n"
+	"  -c, --config FILE      system configuration (default " VUNIFY_SYSCONF ")\n"
+	"  -v, --verbose          report repairs too\n"
+	"  -q, --quiet            no summary, no progress\n"
+	"  -h, --help             show this help\n";
+
+static void print_summary(const struct verify *v)
 {
-	fputs("Usage: vunify verify [OPTIONS] POOL [GUEST...]\n"
-	      "Re-hash every pool object and check it against its name, its marker and its\n"
-	      "immutable flag; check every marked path of the guests.  Exit code 5 when\n"
-	      "anything is wrong.\n\n"
-	      "      --repair           restore intact objects' markers and flags, split the\n"
-	      "                         paths of damaged objects into private copies, remove\n"
-	      "                         stale markers\n"
-	      "      --json             print the findings as one JSON object on stdout\n"
-	      "      --prometheus FILE  write the run's metrics for node_exporter to FILE\n"
-	      "  -c, --config FILE      system configuration (default " VUNIFY_SYSCONF ")\n"
-	      "  -v, --verbose          report repairs too\n"
-	      "  -q, --quiet            no summary, no progress\n"
-	      "  -h, --help             show this help\n", f);
+	fprintf(stderr, "vunify: verify: %" PRIu64 " objects (%.1f MiB), %" PRIu64
+		" guest files: %" PRIu64 " damaged objects, %" PRIu64 " bad markers, %" PRIu64
+		" writable objects, %" PRIu64 " damaged paths, %" PRIu64 " stray markers%s\n",
+		v->c.objects, v->c.bytes / 1048576.0, v->c.files, v->c.damaged, v->c.bad_markers,
+		v->c.writable, v->c.damaged_paths, v->c.stray_markers,
+		v->repair ? "" : v->nprobs ? " (run with --repair to fix)" : "");
+	if (v->repair && v->nprobs)
+		fprintf(stderr, "vunify: verify: repaired %" PRIu64 "%s\n", v->c.repaired,
+			v->c.damaged ? "; run vunify gc to renumber the pool's objects" : "");
 }
 
-int cmd_verify(int argc, char **argv)
+static void verify_free(struct verify *v)
 {
-	static const struct option longopts[] = {
-		{ "repair", no_argument, NULL, 'R' },
-		{ "json", no_argument, NULL, 'J' },
-		{ "prometheus", required_argument, NULL, 'P' },
-		{ "config", required_argument, NULL, 'c' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
-	struct options o = { 0 };
-	struct hashdb_pool pool;
-	struct verify v = { .o = &o, .pool = &pool };
-	struct guests g = { 0 };
-	uint64_t t0 = now_ms();
-	int c, r, rc;
+	for (size_t i = 0; i < v->nprobs; i++) {
+		free(v->probs[i].where);
+		free(v->probs[i].what);
+	}
+	free(v->probs);
+	free(v->by_ino);
+	objects_free(&v->objs);
+}
 
-	while ((c = getopt_long(argc, argv, "+c:vqh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'R': v.repair = true; break;
-		case 'J': o.json = true; break;
-		case 'P': o.prometheus = optarg; break;
-		case 'c': o.config = optarg; break;
-		case 'v': o.verbose++; break;
-		case 'q': o.verbose = -1; break;
-		case 'h': usage(stdout); return EXIT_OK;
-		default: usage(stderr); return EXIT_USAGE;
-		}
-	}
-	if (optind >= argc) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	v.prog.on = o.verbose >= 0 && isatty(STDERR_FILENO);
-	rc = pool_open_locked(argv[optind], false, &pool);
-	if (rc)
-		return rc;
-	rc = config_apply(&o, &pool);
-	if (rc)
-		goto out;
-	if (guests_list(&pool, argv + optind + 1, argc - optind - 1, &g) < 0) {
-		rc = EXIT_USAGE;
-		goto out;
-	}
-	r = verify_objects(&v);
+static int run(struct cmd *c)
+{
+	struct verify *v = c->self;
+	int r, rc = EXIT_OK;
+
+	v->o = &c->o;
+	v->pool = &c->pool;
+	v->prog.on = c->o.progress;
+	r = verify_objects(v);
 	if (r < 0) {
-		msg_error("%s: cannot list objects: %s", esc(argv[optind], 0), strerror(-r));
+		msg_error("%s: cannot list objects: %s", esc(c->poolpath, 0), strerror(-r));
 		rc = EXIT_FATAL;
 		goto out;
 	}
-	for (size_t i = 0; i < g.n; i++)
-		verify_guest(&v, g.names[i]);
-	if (v.repair)
-		retire_damaged(&v);
-	if (v.nprobs)
+	for (size_t i = 0; i < c->guests.n; i++)
+		verify_guest(v, c->guests.names[i]);
+	if (v->repair)
+		retire_damaged(v);
+	if (v->nprobs)
 		rc = EXIT_DAMAGE;
-	else if (v.c.errors)
+	else if (v->c.errors)
 		rc = EXIT_TROUBLE;
-	if (o.json)
-		print_json(&v, rc);
-	if (o.verbose >= 0)
-		fprintf(stderr, "vunify: verify: %" PRIu64 " objects (%.1f MiB), %" PRIu64
-			" guest files: %" PRIu64 " damaged objects, %" PRIu64 " bad markers, %" PRIu64
-			" writable objects, %" PRIu64 " damaged paths, %" PRIu64 " stray markers%s\n",
-			v.c.objects, v.c.bytes / 1048576.0, v.c.files, v.c.damaged, v.c.bad_markers,
-			v.c.writable, v.c.damaged_paths, v.c.stray_markers,
-			v.repair ? "" : v.nprobs ? " (run with --repair to fix)" : "");
-	if (o.verbose >= 0 && v.repair && v.nprobs)
-		fprintf(stderr, "vunify: verify: repaired %" PRIu64 "%s\n", v.c.repaired,
-			v.c.damaged ? "; run vunify gc to renumber the pool's objects" : "");
-	write_metrics(&v, argv[optind], rc, now_ms() - t0);
+	if (c->o.json)
+		print_json(v, rc);
+	if (c->o.verbose >= 0)
+		print_summary(v);
+	write_metrics(v, c->poolpath, rc, now_ms() - c->t0);
 out:
-	for (size_t i = 0; i < v.nprobs; i++) {
-		free(v.probs[i].where);
-		free(v.probs[i].what);
-	}
-	free(v.probs);
-	free(v.by_ino);
-	objects_free(&v.objs);
-	guests_free(&g);
-	hashdb_pool_close(&pool);
-	exclude_free(&o.excludes);
-	free(o.prometheus_dir);
+	verify_free(v);
 	return rc;
+}
+
+/* Its one option of its own: --repair. */
+static int option(struct cmd *c, int opt, const char *arg)
+{
+	struct verify *v = c->self;
+
+	(void)opt, (void)arg;
+	v->repair = true;
+	return 0;
+}
+
+static const struct option longopts[] = {
+	{ "repair", no_argument, NULL, 'R' },
+	{ 0 }
+};
+
+static const struct command verify_command = {
+	.help = help,
+	.common = CMD_JSON | CMD_PROMETHEUS | CMD_CONFIG | CMD_VERBOSE | CMD_QUIET,
+	.shortopts = "",
+	.longopts = longopts,
+	.option = option,
+	.min_args = 1, .max_args = -1,
+	.pool = CMD_POOL_LOCKED,
+	.guests = CMD_GUESTS_ALL,
+	.run = run,
+};
+
+int cmd_verify(int argc, char **argv)
+{
+	struct verify v = { 0 };
+
+	return command_main(&verify_command, &v, argc, argv);
 }

@@ -134,8 +134,7 @@ Test(config, merge_precedence)
 	cr_expect(!exclude_match(&o.excludes, "/etc/shadow", false), "command line first");
 	cr_expect(exclude_match(&o.excludes, "/usr/bin", true), "pool rule before system rule");
 	cr_expect(!exclude_match(&o.excludes, "/var/x", false));
-	exclude_free(&o.excludes);
-	free(o.prometheus_dir);
+	options_free(&o);
 	config_free(&pool);
 	config_free(&sys);
 }
