@@ -390,7 +390,9 @@ static const struct option longopts[] = {
 };
 
 /* Read-only: no lock (vunify(8)). */
-static const struct command audit_command = {
+const struct command audit_command = {
+	.name = "audit",
+	.what = "show what each guest costs on disk",
 	.help = help,
 	.common = CMD_JSON | CMD_PROMETHEUS | CMD_CONFIG | CMD_QUIET,
 	.shortopts = "b",
@@ -400,11 +402,5 @@ static const struct command audit_command = {
 	.pool = CMD_POOL_READ,
 	.guests = CMD_GUESTS_ALL,
 	.run = run,
+	.self_size = sizeof(struct audit),
 };
-
-int cmd_audit(int argc, char **argv)
-{
-	struct audit a = { 0 };
-
-	return command_main(&audit_command, &a, argc, argv);
-}

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* The skeleton of every pool command (see vunify/command.h). */
+/* The skeleton of every command (see vunify/command.h). */
 #include "vunify/command.h"
 
 #include <assert.h>
@@ -165,18 +165,33 @@ static int list_guests(const struct command *spec, struct cmd *c)
 	return GO_ON;
 }
 
-int command_main(const struct command *spec, void *self, int argc, char **argv)
+/* The pool and the configuration.  0, or the exit code. */
+static int open_pool(const struct command *spec, struct cmd *c)
 {
-	struct cmd c = { .self = self, .t0 = now_ms() };
+	int rc;
+
+	if (spec->pool == CMD_POOL_NONE)
+		return 0;
+	rc = pool_open(c->poolpath, spec->pool == CMD_POOL_CREATE && !c->o.dry_run,
+		       spec->pool != CMD_POOL_READ, &c->pool);
+	return rc ?: config_apply(&c->o, &c->pool);
+}
+
+int command_main(const struct command *spec, int argc, char **argv)
+{
+	struct cmd c = { .t0 = now_ms() };
 	int rc;
 
 	hashdb_pool_init(&c.pool);
+	c.self = calloc(1, spec->self_size ? spec->self_size : 1);
+	if (!c.self) {
+		msg_error("out of memory");
+		return EXIT_FATAL;
+	}
 	rc = parse(spec, &c, argc, argv);
 	if (rc != GO_ON)
 		goto out;
-	rc = pool_open(c.poolpath, spec->pool == CMD_POOL_CREATE && !c.o.dry_run,
-		       spec->pool != CMD_POOL_READ, &c.pool);
-	rc = rc ?: config_apply(&c.o, &c.pool);
+	rc = open_pool(spec, &c);
 	if (rc)
 		goto out;
 	rc = list_guests(spec, &c);
@@ -187,5 +202,6 @@ out:
 	guests_free(&c.guests);
 	hashdb_pool_close(&c.pool);
 	options_free(&c.o);
+	free(c.self);
 	return rc;
 }

@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The skeleton every pool command (unify, audit, gc, verify, split, remove)
- * runs in, so that a command file holds its own logic and nothing else:
+ * The skeleton every command (unify, audit, gc, verify, split, remove,
+ * config) runs in, so that a command file holds its own logic and nothing
+ * else:
  *
  *   1. the options: the shared ones the command takes (-n, --json,
  *      --prometheus, -c, -v, -q; -h always) and its own, parsed in one pass
  *      against one merged table;
  *   2. the operands: POOL, then guests and whatever else the command takes;
  *   3. the pool opened, and locked unless the command only reads, with the
- *      messages and exit codes of vunify(8); the configuration applied;
+ *      messages and exit codes of vunify(8); the configuration applied
+ *      (config does both itself: it may run without a pool);
  *   4. the guests listed (those named, or every guest of the pool);
  *   5. the command's run(), which returns the exit code;
  *   6. one cleanup of all of the above.
@@ -18,6 +20,7 @@
 
 #include <getopt.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "hashdb/pool.h"
@@ -38,6 +41,7 @@ enum {
 enum { CMD_OPT_JSON = 0x100, CMD_OPT_PROMETHEUS };
 
 enum cmd_pool {
+	CMD_POOL_NONE,		/* not opened: the command opens what it needs (config) */
 	CMD_POOL_READ,		/* opened, not locked (audit only reads) */
 	CMD_POOL_LOCKED,	/* opened and locked; no state is created */
 	CMD_POOL_CREATE,	/* locked, its state created unless --dry-run */
@@ -52,6 +56,8 @@ enum cmd_guests {
 struct cmd;
 
 struct command {
+	const char *name;		/* on the command line: vunify NAME ... */
+	const char *what;		/* one line for vunify --help */
 	const char *help;		/* the --help text */
 	unsigned common;		/* CMD_* options it takes */
 	const char *shortopts;		/* its own short options ("" for none) */
@@ -62,6 +68,7 @@ struct command {
 	enum cmd_pool pool;
 	enum cmd_guests guests;
 	int (*run)(struct cmd *c);	/* the command's logic: the exit code */
+	size_t self_size;		/* its own state (zeroed): struct cmd's self */
 };
 
 /* What the skeleton hands to the command's option() and run(). */
@@ -76,9 +83,13 @@ struct cmd {
 	uint64_t t0;			/* when the command started (now_ms) */
 };
 
-/* Run the command @spec, whose own state is @self, on its command line
- * (argv[0] is the command's name).  Returns the exit code. */
-int command_main(const struct command *spec, void *self, int argc, char **argv);
+/* Run the command @spec on its command line (argv[0] is the command's
+ * name).  Returns the exit code. */
+int command_main(const struct command *spec, int argc, char **argv);
+
+/* The commands, each in the file of its name. */
+extern const struct command unify_command, audit_command, gc_command, verify_command,
+	split_command, remove_command, config_command;
 
 /* Open POOL with the messages and exit codes of vunify(8) (what the
  * opening repaired said on stderr): 0, or EXIT_FATAL / EXIT_LOCKED after

@@ -65,6 +65,4 @@ int config_merge(struct options *o, const struct vconfig *pool, const struct vco
  * a bad configuration, 0 when fine. */
 int config_apply(struct options *o, struct hashdb_pool *p);
 
-int cmd_config(int argc, char **argv);
-
 #endif

@@ -300,7 +300,9 @@ static int run(struct cmd *c)
 	return rc;
 }
 
-static const struct command gc_command = {
+const struct command gc_command = {
+	.name = "gc",
+	.what = "remove pool objects no guest uses any more",
 	.help = help,
 	.common = CMD_DRY_RUN | CMD_JSON | CMD_PROMETHEUS | CMD_CONFIG | CMD_VERBOSE | CMD_QUIET,
 	.shortopts = "",
@@ -309,8 +311,3 @@ static const struct command gc_command = {
 	.guests = CMD_GUESTS_NONE,
 	.run = run,
 };
-
-int cmd_gc(int argc, char **argv)
-{
-	return command_main(&gc_command, NULL, argc, argv);
-}

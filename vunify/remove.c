@@ -646,7 +646,9 @@ static const struct option longopts[] = {
 	{ 0 }
 };
 
-static const struct command remove_command = {
+const struct command remove_command = {
+	.name = "remove",
+	.what = "delete guests whole and collect the objects only they used",
 	.help = help,
 	.common = CMD_DRY_RUN | CMD_JSON | CMD_PROMETHEUS | CMD_CONFIG | CMD_VERBOSE | CMD_QUIET,
 	.shortopts = "f",
@@ -656,11 +658,5 @@ static const struct command remove_command = {
 	.pool = CMD_POOL_LOCKED,
 	.guests = CMD_GUESTS_ALL,
 	.run = run,
+	.self_size = sizeof(struct rm),
 };
-
-int cmd_remove(int argc, char **argv)
-{
-	struct rm r = { 0 };
-
-	return command_main(&remove_command, &r, argc, argv);
-}

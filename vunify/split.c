@@ -297,7 +297,9 @@ static int run(struct cmd *c)
 	return s->errors ? EXIT_TROUBLE : EXIT_OK;
 }
 
-static const struct command split_command = {
+const struct command split_command = {
+	.name = "split",
+	.what = "turn a guest's CoW links back into private files",
 	.help = help,
 	.common = CMD_DRY_RUN | CMD_JSON | CMD_CONFIG | CMD_VERBOSE | CMD_QUIET,
 	.shortopts = "",
@@ -305,11 +307,5 @@ static const struct command split_command = {
 	.pool = CMD_POOL_LOCKED,
 	.guests = CMD_GUESTS_FIRST,
 	.run = run,
+	.self_size = sizeof(struct split),
 };
-
-int cmd_split(int argc, char **argv)
-{
-	struct split s = { 0 };
-
-	return command_main(&split_command, &s, argc, argv);
-}

@@ -890,7 +890,9 @@ static const struct option longopts[] = {
 };
 
 /* A dry run changes nothing, not even by creating the pool's state. */
-static const struct command unify_command = {
+const struct command unify_command = {
+	.name = "unify",
+	.what = "turn identical files of the guests into CoW links",
 	.help = help,
 	.common = CMD_DRY_RUN | CMD_JSON | CMD_PROMETHEUS | CMD_CONFIG | CMD_VERBOSE | CMD_QUIET,
 	.shortopts = "",
@@ -900,11 +902,5 @@ static const struct command unify_command = {
 	.pool = CMD_POOL_CREATE,
 	.guests = CMD_GUESTS_ALL,
 	.run = run,
+	.self_size = sizeof(struct unify),
 };
-
-int cmd_unify(int argc, char **argv)
-{
-	struct unify u = { 0 };
-
-	return command_main(&unify_command, &u, argc, argv);
-}

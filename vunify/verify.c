@@ -588,7 +588,9 @@ static const struct option longopts[] = {
 	{ 0 }
 };
 
-static const struct command verify_command = {
+const struct command verify_command = {
+	.name = "verify",
+	.what = "check every object and CoW link for bit rot or tampering",
 	.help = help,
 	.common = CMD_JSON | CMD_PROMETHEUS | CMD_CONFIG | CMD_VERBOSE | CMD_QUIET,
 	.shortopts = "",
@@ -598,11 +600,5 @@ static const struct command verify_command = {
 	.pool = CMD_POOL_LOCKED,
 	.guests = CMD_GUESTS_ALL,
 	.run = run,
+	.self_size = sizeof(struct verify),
 };
-
-int cmd_verify(int argc, char **argv)
-{
-	struct verify v = { 0 };
-
-	return command_main(&verify_command, &v, argc, argv);
-}

@@ -73,13 +73,6 @@ void guests_free(struct guests *g);
  * never through a symlink).  Negative errno on failure. */
 int guest_open(struct hashdb_pool *p, const char *name);
 
-int cmd_unify(int argc, char **argv);
-int cmd_audit(int argc, char **argv);
-int cmd_gc(int argc, char **argv);
-int cmd_verify(int argc, char **argv);
-int cmd_split(int argc, char **argv);
-int cmd_remove(int argc, char **argv);
-
 /* Entries of the guests a walk would visit (excluded directories are not
  * entered): the total for a progress bar.  A stat-only walk (guests.c). */
 uint64_t count_entries(struct hashdb_pool *p, const struct guests *g, const struct exclude *x);
