@@ -374,18 +374,13 @@ static int run(struct cmd *c)
 	return rc;
 }
 
-/* Its one option of its own: -b, --bytes. */
-static int option(struct cmd *c, int opt, const char *arg)
-{
-	struct audit *a = c->self;
-
-	(void)opt, (void)arg;
-	a->bytes = true;
-	return 0;
-}
-
 static const struct option longopts[] = {
 	{ "bytes", no_argument, NULL, 'b' },
+	{ 0 }
+};
+
+static const struct cmd_flag flags[] = {
+	{ 'b', offsetof(struct audit, bytes) },
 	{ 0 }
 };
 
@@ -397,7 +392,7 @@ const struct command audit_command = {
 	.common = CMD_JSON | CMD_PROMETHEUS | CMD_CONFIG | CMD_QUIET,
 	.shortopts = "b",
 	.longopts = longopts,
-	.option = option,
+	.flags = flags,
 	.min_args = 1, .max_args = -1,
 	.pool = CMD_POOL_READ,
 	.guests = CMD_GUESTS_ALL,

@@ -74,6 +74,18 @@ static bool shared_option(struct options *o, int opt, const char *arg)
 	}
 }
 
+/* An option of the command's own that sets a bool: true when it was one. */
+static bool own_flag(const struct command *spec, void *self, int opt)
+{
+	for (const struct cmd_flag *f = spec->flags; f && f->opt; f++) {
+		if (f->opt == opt) {
+			*(bool *)((char *)self + f->offset) = true;
+			return true;
+		}
+	}
+	return false;
+}
+
 /* Options and operands.  GO_ON, or the exit code (-h, a bad command line). */
 static int parse(const struct command *spec, struct cmd *c, int argc, char **argv)
 {
@@ -91,7 +103,7 @@ static int parse(const struct command *spec, struct cmd *c, int argc, char **arg
 			fputs(spec->help, stderr);
 			return EXIT_USAGE;
 		}
-		if (shared_option(&c->o, opt, optarg))
+		if (shared_option(&c->o, opt, optarg) || own_flag(spec, c->self, opt))
 			continue;
 		r = spec->option ? spec->option(c, opt, optarg) : EXIT_USAGE;
 		if (r)

@@ -55,6 +55,12 @@ enum cmd_guests {
 
 struct cmd;
 
+/* An option of a command's own that sets a bool in its state. */
+struct cmd_flag {
+	int opt;		/* its getopt value */
+	size_t offset;		/* offsetof(the command's state, the bool) */
+};
+
 struct command {
 	const char *name;		/* on the command line: vunify NAME ... */
 	const char *what;		/* one line for vunify --help */
@@ -62,7 +68,8 @@ struct command {
 	unsigned common;		/* CMD_* options it takes */
 	const char *shortopts;		/* its own short options ("" for none) */
 	const struct option *longopts;	/* its own long options, { 0 }-ended, or NULL */
-	/* One of its own options: 0, or the exit code (the message printed). */
+	const struct cmd_flag *flags;	/* own options that set a bool, { 0 }-ended */
+	/* Any other own option: 0, or the exit code (the message printed). */
 	int (*option)(struct cmd *c, int opt, const char *arg);
 	int min_args, max_args;		/* operands, POOL included; max -1: no limit */
 	enum cmd_pool pool;

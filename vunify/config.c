@@ -3,6 +3,7 @@
 #include "vunify/config.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -364,18 +365,13 @@ static int run(struct cmd *c)
 	return rc;
 }
 
-/* Its one option of its own: --pools. */
-static int option(struct cmd *c, int opt, const char *arg)
-{
-	struct config_cmd *cc = c->self;
-
-	(void)opt, (void)arg;
-	cc->pools = true;
-	return 0;
-}
-
 static const struct option longopts[] = {
 	{ "pools", no_argument, NULL, 'P' },
+	{ 0 }
+};
+
+static const struct cmd_flag flags[] = {
+	{ 'P', offsetof(struct config_cmd, pools) },
 	{ 0 }
 };
 
@@ -386,7 +382,7 @@ const struct command config_command = {
 	.common = CMD_CONFIG,
 	.shortopts = "",
 	.longopts = longopts,
-	.option = option,
+	.flags = flags,
 	.min_args = 0, .max_args = 1,
 	.pool = CMD_POOL_NONE,
 	.guests = CMD_GUESTS_NONE,

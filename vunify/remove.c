@@ -34,6 +34,7 @@
  * object seen with one link stays unused (gc's reasoning).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/fs.h>
@@ -627,22 +628,15 @@ out:
 	return rc;
 }
 
-/* Its own options: -f, --force and --no-gc. */
-static int option(struct cmd *c, int opt, const char *arg)
-{
-	struct rm *r = c->self;
-
-	(void)arg;
-	if (opt == 'f')
-		r->force = true;
-	else
-		r->no_gc = true;
-	return 0;
-}
-
 static const struct option longopts[] = {
 	{ "force", no_argument, NULL, 'f' },
 	{ "no-gc", no_argument, NULL, 'G' },
+	{ 0 }
+};
+
+static const struct cmd_flag flags[] = {
+	{ 'f', offsetof(struct rm, force) },
+	{ 'G', offsetof(struct rm, no_gc) },
 	{ 0 }
 };
 
@@ -653,7 +647,7 @@ const struct command remove_command = {
 	.common = CMD_DRY_RUN | CMD_JSON | CMD_PROMETHEUS | CMD_CONFIG | CMD_VERBOSE | CMD_QUIET,
 	.shortopts = "f",
 	.longopts = longopts,
-	.option = option,
+	.flags = flags,
 	.min_args = 2, .max_args = -1,
 	.pool = CMD_POOL_LOCKED,
 	.guests = CMD_GUESTS_ALL,

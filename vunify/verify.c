@@ -18,6 +18,7 @@
  * Exit: 5 when anything was wrong (repaired or not), 1 on other errors.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -573,18 +574,13 @@ out:
 	return rc;
 }
 
-/* Its one option of its own: --repair. */
-static int option(struct cmd *c, int opt, const char *arg)
-{
-	struct verify *v = c->self;
-
-	(void)opt, (void)arg;
-	v->repair = true;
-	return 0;
-}
-
 static const struct option longopts[] = {
 	{ "repair", no_argument, NULL, 'R' },
+	{ 0 }
+};
+
+static const struct cmd_flag flags[] = {
+	{ 'R', offsetof(struct verify, repair) },
 	{ 0 }
 };
 
@@ -595,7 +591,7 @@ const struct command verify_command = {
 	.common = CMD_JSON | CMD_PROMETHEUS | CMD_CONFIG | CMD_VERBOSE | CMD_QUIET,
 	.shortopts = "",
 	.longopts = longopts,
-	.option = option,
+	.flags = flags,
 	.min_args = 1, .max_args = -1,
 	.pool = CMD_POOL_LOCKED,
 	.guests = CMD_GUESTS_ALL,
