@@ -100,8 +100,9 @@ int objects_list(struct hashdb_pool *p, struct objlist *l, objects_stray_fn stra
 		return -errno;
 	d = fdopendir(fd);
 	if (!d) {
+		r = -errno;
 		close(fd);
-		return -ENOMEM;
+		return r;
 	}
 	while (r == 0 && (de = readdir(d))) {
 		int sfd;
