@@ -99,12 +99,13 @@ static int parse(const struct command *spec, struct cmd *c, int argc, char **arg
 			fputs(spec->help, stdout);
 			return EXIT_OK;
 		}
-		if (opt == '?' || opt == ':') {
+		if (opt == '?') {	/* getopt said what was wrong */
 			fputs(spec->help, stderr);
 			return EXIT_USAGE;
 		}
 		if (shared_option(&c->o, opt, optarg) || own_flag(spec, c->self, opt))
 			continue;
+		/* Only the command's own are left: getopt knows no others. */
 		r = spec->option ? spec->option(c, opt, optarg) : EXIT_USAGE;
 		if (r)
 			return r;
@@ -115,9 +116,11 @@ static int parse(const struct command *spec, struct cmd *c, int argc, char **arg
 		return EXIT_USAGE;
 	}
 	c->o.progress = c->o.verbose >= 0 && isatty(STDERR_FILENO);
-	c->poolpath = argv[optind];
-	c->args = argv + optind + 1;
-	c->nargs = n - 1;
+	if (n > 0) {	/* config may go without a POOL */
+		c->poolpath = argv[optind];
+		c->args = argv + optind + 1;
+		c->nargs = n - 1;
+	}
 	return GO_ON;
 }
 
