@@ -277,6 +277,67 @@ static bool is_leftover(int fd, const struct stat *st, const char *marker)
 	return hashdb_identity_matches(fd, marker, 1, &bytes) == 1;
 }
 
+/* A path whose inode is the object @obj: it shares the object's state. */
+static void check_shared(struct verify *v, const struct walk_entry *e, struct objent *obj)
+{
+	struct stat st;
+	int fd, r;
+
+	if (!(obj->flags & BAD_CONTENT)) {
+		if (obj->flags & (BAD_MARKER | WRITABLE))
+			problem(v, v->guest, e->path, "shares object %.2s/%s, which %s%s%s", obj->hex,
+				obj->hex, obj->flags & WRITABLE ? "is writable" : "",
+				(obj->flags & (BAD_MARKER | WRITABLE)) == (BAD_MARKER | WRITABLE) ?
+					" and " : "",
+				obj->flags & BAD_MARKER ? "has a marker not matching its name" : "");
+		return;
+	}
+	v->c.damaged_paths++;
+	problem(v, v->guest, e->path, "shares damaged object %.2s/%s%s", obj->hex, obj->hex,
+		v->repair ? "; split into a private copy (holding the damaged content)" : "");
+	if (!v->repair)
+		return;
+	fd = walk_open_regular(e->dirfd, e->name, &st);
+	r = fd < 0 ? fd : split_link(v->pool, fd, e->dirfd, e->name);
+	if (fd >= 0)
+		close(fd);
+	if (r < 0) {
+		v->c.errors++;
+		msg_error("%s%s: cannot split: %s", esc(v->guest, 0), esc(e->path, 1),
+			  strerror(-r));
+	} else {
+		v->c.repaired++;
+	}
+}
+
+/* A marked path (open as @fd) whose inode is no object. */
+static void check_stray(struct verify *v, const struct walk_entry *e, int fd,
+			const struct stat *st, const char *marker)
+{
+	int r;
+
+	if (marker && is_leftover(fd, st, marker)) {
+		v->c.leftovers++;
+		msg_info(v->o, "%s%s: marked by a unify that was interrupted; the next unify finishes it",
+			 esc(v->guest, 0), esc(e->path, 1));
+		return;
+	}
+	v->c.stray_markers++;
+	problem(v, v->guest, e->path, "marked as CoW link %s, but is not a pool object%s",
+		marker ? marker : "(malformed marker)",
+		v->repair ? "; marker removed, now a private file" : "");
+	if (!v->repair)
+		return;
+	r = unmark(v, fd);
+	if (r < 0) {
+		v->c.errors++;
+		msg_error("%s%s: cannot remove marker: %s", esc(v->guest, 0), esc(e->path, 1),
+			  strerror(-r));
+	} else {
+		v->c.repaired++;
+	}
+}
+
 static void check_path(struct verify *v, const struct walk_entry *e)
 {
 	const struct statx *s = e->stx;
@@ -287,32 +348,8 @@ static void check_path(struct verify *v, const struct walk_entry *e)
 
 	if (makedev(s->stx_dev_major, s->stx_dev_minor) == v->pool->dev)
 		obj = find_ino(v, s->stx_ino);
-	if (obj && !(obj->flags & BAD_CONTENT)) {
-		if (obj->flags & (BAD_MARKER | WRITABLE))
-			problem(v, v->guest, e->path, "shares object %.2s/%s, which %s%s%s", obj->hex,
-				obj->hex, obj->flags & WRITABLE ? "is writable" : "",
-				(obj->flags & (BAD_MARKER | WRITABLE)) == (BAD_MARKER | WRITABLE) ?
-					" and " : "",
-				obj->flags & BAD_MARKER ? "has a marker not matching its name" : "");
-		return;
-	}
 	if (obj) {
-		v->c.damaged_paths++;
-		problem(v, v->guest, e->path, "shares damaged object %.2s/%s%s", obj->hex, obj->hex,
-			v->repair ? "; split into a private copy (holding the damaged content)" : "");
-		if (!v->repair)
-			return;
-		fd = walk_open_regular(e->dirfd, e->name, &st);
-		r = fd < 0 ? fd : split_link(v->pool, fd, e->dirfd, e->name);
-		if (fd >= 0)
-			close(fd);
-		if (r < 0) {
-			v->c.errors++;
-			msg_error("%s%s: cannot split: %s", esc(v->guest, 0), esc(e->path, 1),
-				  strerror(-r));
-		} else {
-			v->c.repaired++;
-		}
+		check_shared(v, e, obj);
 		return;
 	}
 	/* Never opens anything but a regular file, whatever was swapped in. */
@@ -326,37 +363,12 @@ static void check_path(struct verify *v, const struct walk_entry *e)
 		return;
 	}
 	r = cowlink_marker_get(fd, marker);
-	if (r == -ENODATA || r == -ENOTSUP) {
-		close(fd);
-		return;
-	}
-	if (r < 0 && r != -EINVAL) {
+	if (r == 0 || r == -EINVAL) {
+		check_stray(v, e, fd, &st, r == 0 ? marker : NULL);
+	} else if (r != -ENODATA && r != -ENOTSUP) {
 		v->c.errors++;
 		msg_error("%s%s: cannot read marker: %s", esc(v->guest, 0), esc(e->path, 1),
 			  strerror(-r));
-		close(fd);
-		return;
-	}
-	if (r == 0 && is_leftover(fd, &st, marker)) {
-		v->c.leftovers++;
-		msg_info(v->o, "%s%s: marked by a unify that was interrupted; the next unify finishes it",
-			 esc(v->guest, 0), esc(e->path, 1));
-		close(fd);
-		return;
-	}
-	v->c.stray_markers++;
-	problem(v, v->guest, e->path, "marked as CoW link %s, but is not a pool object%s",
-		r == 0 ? marker : "(malformed marker)",
-		v->repair ? "; marker removed, now a private file" : "");
-	if (v->repair) {
-		r = unmark(v, fd);
-		if (r < 0) {
-			v->c.errors++;
-			msg_error("%s%s: cannot remove marker: %s", esc(v->guest, 0),
-				  esc(e->path, 1), strerror(-r));
-		} else {
-			v->c.repaired++;
-		}
 	}
 	close(fd);
 }
