@@ -277,6 +277,17 @@ static bool is_leftover(int fd, const struct stat *st, const char *marker)
 	return hashdb_identity_matches(fd, marker, 1, &bytes) == 1;
 }
 
+/* A repair of @e done (@r 0), or why it failed ("WHAT: reason"). */
+static void count_repair(struct verify *v, const struct walk_entry *e, int r, const char *what)
+{
+	if (r < 0) {
+		v->c.errors++;
+		msg_error("%s%s: %s: %s", esc(v->guest, 0), esc(e->path, 1), what, strerror(-r));
+	} else {
+		v->c.repaired++;
+	}
+}
+
 /* A path whose inode is the object @obj: it shares the object's state. */
 static void check_shared(struct verify *v, const struct walk_entry *e, struct objent *obj)
 {
@@ -301,21 +312,13 @@ static void check_shared(struct verify *v, const struct walk_entry *e, struct ob
 	r = fd < 0 ? fd : split_link(v->pool, fd, e->dirfd, e->name);
 	if (fd >= 0)
 		close(fd);
-	if (r < 0) {
-		v->c.errors++;
-		msg_error("%s%s: cannot split: %s", esc(v->guest, 0), esc(e->path, 1),
-			  strerror(-r));
-	} else {
-		v->c.repaired++;
-	}
+	count_repair(v, e, r, "cannot split");
 }
 
 /* A marked path (open as @fd) whose inode is no object. */
 static void check_stray(struct verify *v, const struct walk_entry *e, int fd,
 			const struct stat *st, const char *marker)
 {
-	int r;
-
 	if (marker && is_leftover(fd, st, marker)) {
 		v->c.leftovers++;
 		msg_info(v->o, "%s%s: marked by a unify that was interrupted; the next unify finishes it",
@@ -326,16 +329,8 @@ static void check_stray(struct verify *v, const struct walk_entry *e, int fd,
 	problem(v, v->guest, e->path, "marked as CoW link %s, but is not a pool object%s",
 		marker ? marker : "(malformed marker)",
 		v->repair ? "; marker removed, now a private file" : "");
-	if (!v->repair)
-		return;
-	r = unmark(v, fd);
-	if (r < 0) {
-		v->c.errors++;
-		msg_error("%s%s: cannot remove marker: %s", esc(v->guest, 0), esc(e->path, 1),
-			  strerror(-r));
-	} else {
-		v->c.repaired++;
-	}
+	if (v->repair)
+		count_repair(v, e, unmark(v, fd), "cannot remove marker");
 }
 
 static void check_path(struct verify *v, const struct walk_entry *e)
