@@ -98,6 +98,20 @@ void hashdb_pool_close(struct hashdb_pool *p)
 	}
 }
 
+int hashdb_opendir(int dirfd, const char *name, DIR **d)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), r;
+
+	if (fd < 0)
+		return -errno;
+	*d = fdopendir(fd);
+	if (*d)
+		return 0;
+	r = -errno;
+	close(fd);
+	return r;
+}
+
 int hashdb_pool_lock(struct hashdb_pool *p, pid_t *holder)
 {
 	char buf[32];
@@ -129,19 +143,13 @@ int hashdb_pool_clean_tmp(struct hashdb_pool *p)
 {
 	struct dirent *de;
 	DIR *d;
-	int fd, n = 0;
+	int n = 0, r;
 
 	if (p->cachefd < 0)
 		return 0;
-	fd = openat(p->cachefd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		int r = -errno;
-		close(fd);
+	r = hashdb_opendir(p->cachefd, ".", &d);
+	if (r < 0)
 		return r;
-	}
 	while ((de = readdir(d)))
 		if (cowlink_is_tmp_name(de->d_name, NULL) && unlinkat(p->cachefd, de->d_name, 0) == 0)
 			n++;
@@ -339,38 +347,26 @@ static int scan_one(int shardfd, const char *name, cowlink_restored_fn fn, void 
 
 static int scan_objects(int statefd, cowlink_restored_fn fn, void *ctx)
 {
-	int objfd = openat(statefd, "objects", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	int n = 0, r = 0;
 	struct dirent *de;
 	DIR *d;
+	int n = 0, r = hashdb_opendir(statefd, "objects", &d);
 
-	if (objfd < 0)
-		return errno == ENOENT ? 0 : -errno;
-	d = fdopendir(objfd);
-	if (!d) {
-		r = -errno;
-		close(objfd);
-		return r;
-	}
+	if (r < 0)
+		return r == -ENOENT ? 0 : r;
 	while (r >= 0 && (de = readdir(d))) {
 		struct dirent *oe;
 		DIR *sd;
-		int sfd;
 
 		if (de->d_name[0] == '.')
 			continue;
-		sfd = openat(objfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (sfd < 0 || !(sd = fdopendir(sfd))) {
-			if (sfd >= 0)
-				close(sfd);
+		if (hashdb_opendir(dirfd(d), de->d_name, &sd) < 0)
 			continue;	/* not a shard: verify reports it */
-		}
 		while ((oe = readdir(sd))) {
 			int one;
 
 			if (oe->d_name[0] == '.')
 				continue;
-			one = scan_one(sfd, oe->d_name, fn, ctx);
+			one = scan_one(dirfd(sd), oe->d_name, fn, ctx);
 			if (one < 0 && r == 0)
 				r = one;
 			else if (one > 0)
@@ -410,26 +406,19 @@ out:
 
 int hashdb_clean_staging(int statefd)
 {
-	int fd = openat(statefd, HASHDB_STAGING, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	struct dirent *de;
-	int n = 0;
 	DIR *d;
+	int n = hashdb_opendir(statefd, HASHDB_STAGING, &d);
 
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		n = -errno;
-		close(fd);
-		return n;
-	}
+	if (n < 0)
+		return n == -ENOENT ? 0 : n;
 	while ((de = readdir(d))) {
 		pid_t pid;
 
 		if (!cowlink_is_tmp_name(de->d_name, &pid))
 			continue;
 		if (pid != getpid() && kill(pid, 0) < 0 && errno == ESRCH &&
-		    unlinkat(fd, de->d_name, 0) == 0)
+		    unlinkat(dirfd(d), de->d_name, 0) == 0)
 			n++;
 	}
 	closedir(d);

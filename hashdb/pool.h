@@ -20,6 +20,7 @@
 #ifndef HASHDB_POOL_H
 #define HASHDB_POOL_H
 
+#include <dirent.h>
 #include <stdbool.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -69,6 +70,12 @@ int hashdb_recover_flags(int statefd, int lockfd, cowlink_restored_fn fn, void *
  * gone (a kill between naming an O_TMPFILE and renaming it into place). */
 int hashdb_clean_staging(int statefd);
 #define HASHDB_STAGING "tmp"
+
+/* Open the directory @name of @dirfd ("." for @dirfd itself), never
+ * through a symlink, for readdir: the pool itself (for its guests) and its
+ * state's directories (objects/ and its shards, cache/, tmp/).  0 or a
+ * negative errno; dirfd(*d) is the directory's fd, closed by closedir. */
+int hashdb_opendir(int dirfd, const char *name, DIR **d);
 
 /* Take the run lock without waiting; -EWOULDBLOCK when another run holds it
  * (its pid in *holder, 0 if unknown). */

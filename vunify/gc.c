@@ -201,15 +201,11 @@ static void gc_objects(struct gc *g, struct objlist *l)
 /* cache/<hex of guest name>.sc of a guest that is gone. */
 static void gc_caches(struct gc *g)
 {
-	int fd = openat(g->pool->cachefd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd < 0 ? NULL : fdopendir(fd);
 	struct dirent *de;
+	DIR *d;
 
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
+	if (hashdb_opendir(g->pool->cachefd, ".", &d) < 0)
 		return;
-	}
 	while ((de = readdir(d))) {
 		char guest[NAME_MAX + 1];
 		struct stat st;

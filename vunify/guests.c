@@ -44,7 +44,7 @@ int guests_list(struct hashdb_pool *p, char **given, int ngiven, struct guests *
 {
 	DIR *d;
 	struct dirent *de;
-	int fd, r = 0;
+	int r = 0;
 
 	memset(g, 0, sizeof(*g));
 	if (ngiven > 0) {
@@ -59,15 +59,9 @@ int guests_list(struct hashdb_pool *p, char **given, int ngiven, struct guests *
 		}
 		return r;
 	}
-	fd = openat(p->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		r = -errno;
-		close(fd);
+	r = hashdb_opendir(p->dirfd, ".", &d);
+	if (r < 0)
 		return r;
-	}
 	for (;;) {
 		struct stat st;
 
