@@ -73,7 +73,7 @@ static bool has_marker(struct cf_fs *fs, struct cf_inode *in, int dirfd, const c
 		fd = cf_fd_get(fs, in);
 		if (fd < 0)
 			return false;
-		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		cowlink_fd_path(proc, sizeof(proc), fd);
 		n = getxattr(proc, COWLINK_XATTR, val, sizeof(val) - 1);
 		cf_fd_put(fs, in);
 	}
@@ -86,7 +86,7 @@ static void dir_path(int dirfd, char *buf, size_t len)
 	char proc[64];
 	ssize_t n;
 
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", dirfd);
+	cowlink_fd_path(proc, sizeof(proc), dirfd);
 	n = dirfd >= 0 ? readlink(proc, buf, len - 1) : -1;
 	if (n < 0)
 		n = snprintf(buf, len, "?");

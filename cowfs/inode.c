@@ -12,6 +12,7 @@
  * mount fd, so they keep a pinned fd.
  */
 #include "cowfs/cowfs.h"
+#include "cowlink/cowlink.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -264,7 +265,7 @@ static int open_new(struct cf_fs *fs, struct cf_inode *in, int dirfd, const char
 		 * lease fail on the file for as long as it stays cached. */
 		char proc[64];
 
-		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fdhint);
+		cowlink_fd_path(proc, sizeof(proc), fdhint);
 		fd = open(proc, O_PATH | O_CLOEXEC);
 	} else {
 		fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
@@ -446,7 +447,7 @@ int cf_open_inode(struct cf_fs *fs, struct cf_inode *in, int flags)
 		pfd = cf_fd_get(fs, in);
 		if (pfd < 0)
 			return pfd;
-		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
+		cowlink_fd_path(proc, sizeof(proc), pfd);
 		fd = open(proc, flags);
 		cf_fd_put(fs, in);
 	}

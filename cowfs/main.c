@@ -94,23 +94,6 @@ static void usage(FILE *f)
 		DEFAULT_TIMEOUT, DEFAULT_FD_CACHE);
 }
 
-/* Undo mountinfo's octal escapes (\040 for a space) in place. */
-static void unescape(char *s)
-{
-	char *o = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
-		    s[3] >= '0' && s[3] <= '7') {
-			*o++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-			s += 3;
-		} else {
-			*o++ = *s;
-		}
-	}
-	*o = '\0';
-}
-
 /* Refuse a second cowfs on the same mountpoint or of the same pool: two
  * mounts of one pool would not share page cache. */
 static int check_mounted(const char *pool, const char *mnt)
@@ -137,8 +120,8 @@ static int check_mounted(const char *pool, const char *mnt)
 		if (strcmp(type, "fuse.cowfs") != 0)
 			continue;
 		snprintf(mp, sizeof(mp), "%s", fields[4]);
-		unescape(mp);
-		unescape(src);
+		cowlink_mountinfo_unescape(mp);
+		cowlink_mountinfo_unescape(src);
 		if (strcmp(mp, mnt) == 0) {
 			fprintf(stderr, COWFS_PROG ": %s is already a cowfs mount (of %s)\n", mnt, src);
 			r = -EBUSY;

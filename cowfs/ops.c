@@ -49,7 +49,7 @@ static pid_t TID(fuse_req_t req)
 
 static void proc_path(char *buf, size_t len, int fd)
 {
-	snprintf(buf, len, "/proc/self/fd/%d", fd);
+	cowlink_fd_path(buf, len, fd);
 }
 
 /* The pool's state, a guest vunify remove is taking apart, and the

@@ -154,7 +154,7 @@ static int name_tmpfile(int fd, int dirfd, const char *tmp)
 	if (errno != ENOENT && errno != EPERM)
 		return -errno;
 	/* Without CAP_DAC_READ_SEARCH: through procfs. */
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	cowlink_fd_path(proc, sizeof(proc), fd);
 	return linkat(AT_FDCWD, proc, dirfd, tmp, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
 }
 
@@ -207,4 +207,26 @@ fail:
 		unlinkat(stagefd, tmp, 0);
 	close(fd);
 	return r;
+}
+
+int cowlink_dir_mtime(int dirfd, struct timespec *mtime)
+{
+	struct stat st;
+
+	if (fstat(dirfd, &st) < 0)
+		return -errno;
+	*mtime = st.st_mtim;
+	return 0;
+}
+
+int cowlink_dir_mtime_restore(int dirfd, const struct timespec *mtime)
+{
+	struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, *mtime };
+	struct stat st;
+
+	if (fstat(dirfd, &st) < 0)
+		return -errno;
+	if (st.st_mtim.tv_sec == mtime->tv_sec && st.st_mtim.tv_nsec == mtime->tv_nsec)
+		return 0;
+	return futimens(dirfd, ts) < 0 ? -errno : 0;
 }

@@ -156,6 +156,14 @@ int cowlink_copy_data(int srcfd, int dstfd, off_t size);
  * that chown does not clear setuid bits or capabilities set afterwards). */
 int cowlink_copy_meta(int srcfd, int dstfd);
 
+/* A rename beside a guest's file moves the directory's mtime, which guests
+ * observe (make, fontconfig and ldconfig caches key on it).  vunify takes
+ * the mtime before the rename (cowlink_dir_mtime) and puts it back after
+ * (cowlink_dir_mtime_restore, which leaves an unmoved mtime alone).  A
+ * guest that changes the directory in between has its mtime set back too. */
+int cowlink_dir_mtime(int dirfd, struct timespec *mtime);
+int cowlink_dir_mtime_restore(int dirfd, const struct timespec *mtime);
+
 /* Temporary names a CoW operation leaves beside a target while it works;
  * a later run removes leftovers that match. */
 #define COWLINK_TMP_PREFIX ".cowlink~"
@@ -163,5 +171,19 @@ int cowlink_copy_meta(int srcfd, int dstfd);
 int cowlink_tmp_name(char *buf, size_t len);
 /* Is @name such a temporary name?  Its creator's pid goes to *pid. */
 bool cowlink_is_tmp_name(const char *name, pid_t *pid);
+
+/* ---- procfs.c: what both sides read from /proc ------------------------------ */
+
+/*
+ * "/proc/self/fd/FD" into @buf (COWLINK_FD_PATH_LEN bytes are enough);
+ * returns @buf.  Opening it reopens the very inode behind @fd (an O_PATH fd
+ * gets a real open without a second lookup by name), and it names an
+ * unnamed O_TMPFILE for linkat without CAP_DAC_READ_SEARCH.
+ */
+#define COWLINK_FD_PATH_LEN 32
+const char *cowlink_fd_path(char *buf, size_t len, int fd);
+/* Undo /proc/self/mountinfo's octal escapes (space, tab, newline and
+ * backslash are written as \ooo) in place. */
+void cowlink_mountinfo_unescape(char *s);
 
 #endif

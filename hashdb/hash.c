@@ -72,15 +72,16 @@ int hashdb_hash_fd(int fd, struct hashdb_hash *out, uint64_t *bytes, int drop_ca
 	return r;
 }
 
-void hashdb_hash_hex(const struct hashdb_hash *h, char hex[COWLINK_HEX_LEN + 1])
+void hashdb_hex_encode(const void *buf, size_t n, char *hex)
 {
 	static const char d[] = "0123456789abcdef";
+	const unsigned char *b = buf;
 
-	for (int i = 0; i < COWLINK_HASH_BYTES; i++) {
-		hex[2 * i] = d[h->b[i] >> 4];
-		hex[2 * i + 1] = d[h->b[i] & 15];
+	for (size_t i = 0; i < n; i++) {
+		hex[2 * i] = d[b[i] >> 4];
+		hex[2 * i + 1] = d[b[i] & 15];
 	}
-	hex[COWLINK_HEX_LEN] = '\0';
+	hex[2 * n] = '\0';
 }
 
 static int nibble(char c)
@@ -92,11 +93,28 @@ static int nibble(char c)
 	return -1;
 }
 
+int hashdb_hex_decode(const char *hex, size_t n, void *buf)
+{
+	unsigned char *b = buf;
+
+	for (size_t i = 0; i < n; i++) {
+		int hi = nibble(hex[2 * i]), lo = hi < 0 ? -1 : nibble(hex[2 * i + 1]);
+
+		if (lo < 0)
+			return -EINVAL;
+		b[i] = (unsigned char)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+void hashdb_hash_hex(const struct hashdb_hash *h, char hex[COWLINK_HEX_LEN + 1])
+{
+	hashdb_hex_encode(h->b, COWLINK_HASH_BYTES, hex);
+}
+
 int hashdb_hash_from_hex(const char *hex, struct hashdb_hash *h)
 {
 	if (!cowlink_hex_valid(hex))
 		return -EINVAL;
-	for (int i = 0; i < COWLINK_HASH_BYTES; i++)
-		h->b[i] = (unsigned char)(nibble(hex[2 * i]) << 4 | nibble(hex[2 * i + 1]));
-	return 0;
+	return hashdb_hex_decode(hex, COWLINK_HASH_BYTES, h->b);
 }

@@ -3,6 +3,7 @@
 #ifndef HASHDB_HASH_H
 #define HASHDB_HASH_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -24,6 +25,12 @@ int hashdb_hash_fd_with(int fd, void *buf, struct hashdb_hash *out, uint64_t *by
 			int drop_cache);
 void hashdb_hash_buf(const void *buf, size_t len, struct hashdb_hash *out);
 void hashdb_hash_hex(const struct hashdb_hash *h, char hex[COWLINK_HEX_LEN + 1]);
+/* Lower-case hex, the one form the pool's names use (objects, stat
+ * caches): @n bytes of @buf as 2n digits and a NUL at @hex. */
+void hashdb_hex_encode(const void *buf, size_t n, char *hex);
+/* The first 2n characters of @hex into @n bytes at @buf; -EINVAL when one
+ * is no lower-case hex digit. */
+int hashdb_hex_decode(const char *hex, size_t n, void *buf);
 int hashdb_hash_from_hex(const char *hex, struct hashdb_hash *h);
 
 #endif

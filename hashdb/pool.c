@@ -34,8 +34,7 @@ int hashdb_pool_open(const char *path, bool create, struct hashdb_pool *p)
 	struct stat st;
 	int r;
 
-	memset(p, 0, sizeof(*p));
-	p->dirfd = p->statefd = p->objfd = p->cachefd = p->lockfd = p->flagfd = -1;
+	hashdb_pool_init(p);
 	/* The pool path comes from the operator, not from a guest: a symlink
 	 * to the real pool directory is fine. */
 	p->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -82,6 +81,12 @@ fail:
 	return r;
 }
 
+void hashdb_pool_init(struct hashdb_pool *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->dirfd = p->statefd = p->objfd = p->cachefd = p->lockfd = p->flagfd = -1;
+}
+
 void hashdb_pool_close(struct hashdb_pool *p)
 {
 	int *fds[] = { &p->dirfd, &p->statefd, &p->objfd, &p->cachefd, &p->lockfd, &p->flagfd };
@@ -91,6 +96,20 @@ void hashdb_pool_close(struct hashdb_pool *p)
 			close(*fds[i]);
 		*fds[i] = -1;
 	}
+}
+
+int hashdb_opendir(int dirfd, const char *name, DIR **d)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), r;
+
+	if (fd < 0)
+		return -errno;
+	*d = fdopendir(fd);
+	if (*d)
+		return 0;
+	r = -errno;
+	close(fd);
+	return r;
 }
 
 int hashdb_pool_lock(struct hashdb_pool *p, pid_t *holder)
@@ -124,25 +143,21 @@ int hashdb_pool_clean_tmp(struct hashdb_pool *p)
 {
 	struct dirent *de;
 	DIR *d;
-	int fd, n = 0;
+	int n = 0, r;
 
 	if (p->cachefd < 0)
 		return 0;
-	fd = openat(p->cachefd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		int r = -errno;
-		close(fd);
+	r = hashdb_opendir(p->cachefd, ".", &d);
+	if (r < 0)
 		return r;
-	}
 	while ((de = readdir(d)))
 		if (cowlink_is_tmp_name(de->d_name, NULL) && unlinkat(p->cachefd, de->d_name, 0) == 0)
 			n++;
 	closedir(d);
 	return n;
 }
+
+/* ---- object names ------------------------------------------------------------ */
 
 void hashdb_object_name(const char *hex, unsigned gen, char *buf, size_t len)
 {
@@ -151,6 +166,44 @@ void hashdb_object_name(const char *hex, unsigned gen, char *buf, size_t len)
 	else
 		snprintf(buf, len, "%.2s/%s.%u", hex, hex, gen);
 }
+
+int hashdb_object_parse_name(const char *name, char hex[COWLINK_HEX_LEN + 1], unsigned *gen)
+{
+	const char *g = name + COWLINK_HEX_LEN;
+	unsigned long v = 0;
+
+	if (strlen(name) < COWLINK_HEX_LEN)
+		return -EINVAL;
+	memcpy(hex, name, COWLINK_HEX_LEN);
+	hex[COWLINK_HEX_LEN] = '\0';
+	if (!cowlink_hex_valid(hex))
+		return -EINVAL;
+	*gen = 0;
+	if (*g == '\0')
+		return 0;
+	if (*g++ != '.' || *g < '1' || *g > '9')
+		return -EINVAL;
+	for (; *g; g++) {
+		if (*g < '0' || *g > '9' || (v = v * 10 + (unsigned)(*g - '0')) >= HASHDB_MAX_GEN)
+			return -EINVAL;
+	}
+	*gen = (unsigned)v;
+	return 0;
+}
+
+bool hashdb_shard_valid(const char *name)
+{
+	static const char hexd[] = "0123456789abcdef";
+
+	return strlen(name) == 2 && strchr(hexd, name[0]) && strchr(hexd, name[1]);
+}
+
+bool hashdb_object_in_shard(const char *hex, const char *shard)
+{
+	return strlen(shard) == 2 && !strncmp(hex, shard, 2);
+}
+
+/* ---- objects ------------------------------------------------------------------ */
 
 int hashdb_object_open(struct hashdb_pool *p, const char *hex, unsigned gen, struct stat *st)
 {
@@ -193,15 +246,21 @@ int hashdb_object_find_ino(struct hashdb_pool *p, const char *hex, dev_t dev, in
 
 int hashdb_object_adopt(struct hashdb_pool *p, int fd, const char *hex, unsigned gen)
 {
-	char name[64], shard[3] = { hex[0], hex[1], 0 };
+	char name[64], *slash;
+	int r;
 
 	hashdb_object_name(hex, gen, name, sizeof(name));
 	if (linkat(fd, "", p->objfd, name, AT_EMPTY_PATH) == 0)
 		return 0;
 	if (errno != ENOENT)
 		return -errno;
-	if (mkdirat(p->objfd, shard, 0700) < 0 && errno != EEXIST)
-		return -errno;
+	/* No shard directory yet: the name's first component. */
+	slash = strchr(name, '/');
+	*slash = '\0';
+	r = mkdirat(p->objfd, name, 0700) < 0 && errno != EEXIST ? -errno : 0;
+	*slash = '/';
+	if (r < 0)
+		return r;
 	return linkat(fd, "", p->objfd, name, AT_EMPTY_PATH) < 0 ? -errno : 0;
 }
 
@@ -258,7 +317,8 @@ int hashdb_object_link_over(struct hashdb_pool *p, int objfd, int dirfd, const c
 /* An object without its flag: give it back if its marker names it. */
 static int scan_one(int shardfd, const char *name, cowlink_restored_fn fn, void *ctx)
 {
-	char hex[COWLINK_HEX_LEN + 1];
+	char hex[COWLINK_HEX_LEN + 1], want[COWLINK_HEX_LEN + 1];
+	unsigned gen;
 	struct statx x;
 	int fd, r;
 
@@ -272,9 +332,9 @@ static int scan_one(int shardfd, const char *name, cowlink_restored_fn fn, void 
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -errno;
 	r = cowlink_marker_get(fd, hex);
-	/* A marker that is not this object's name is verify's to report. */
-	if (r < 0 || strncmp(name, hex, COWLINK_HEX_LEN) ||
-	    (name[COWLINK_HEX_LEN] && name[COWLINK_HEX_LEN] != '.')) {
+	/* A marker that is not this object's name, or a name that is no
+	 * object's, is verify's to report. */
+	if (r < 0 || hashdb_object_parse_name(name, want, &gen) < 0 || strcmp(want, hex)) {
 		close(fd);
 		return 0;
 	}
@@ -287,38 +347,26 @@ static int scan_one(int shardfd, const char *name, cowlink_restored_fn fn, void 
 
 static int scan_objects(int statefd, cowlink_restored_fn fn, void *ctx)
 {
-	int objfd = openat(statefd, "objects", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	int n = 0, r = 0;
 	struct dirent *de;
 	DIR *d;
+	int n = 0, r = hashdb_opendir(statefd, "objects", &d);
 
-	if (objfd < 0)
-		return errno == ENOENT ? 0 : -errno;
-	d = fdopendir(objfd);
-	if (!d) {
-		r = -errno;
-		close(objfd);
-		return r;
-	}
+	if (r < 0)
+		return r == -ENOENT ? 0 : r;
 	while (r >= 0 && (de = readdir(d))) {
 		struct dirent *oe;
 		DIR *sd;
-		int sfd;
 
 		if (de->d_name[0] == '.')
 			continue;
-		sfd = openat(objfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (sfd < 0 || !(sd = fdopendir(sfd))) {
-			if (sfd >= 0)
-				close(sfd);
+		if (hashdb_opendir(dirfd(d), de->d_name, &sd) < 0)
 			continue;	/* not a shard: verify reports it */
-		}
 		while ((oe = readdir(sd))) {
 			int one;
 
 			if (oe->d_name[0] == '.')
 				continue;
-			one = scan_one(sfd, oe->d_name, fn, ctx);
+			one = scan_one(dirfd(sd), oe->d_name, fn, ctx);
 			if (one < 0 && r == 0)
 				r = one;
 			else if (one > 0)
@@ -358,26 +406,19 @@ out:
 
 int hashdb_clean_staging(int statefd)
 {
-	int fd = openat(statefd, HASHDB_STAGING, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	struct dirent *de;
-	int n = 0;
 	DIR *d;
+	int n = hashdb_opendir(statefd, HASHDB_STAGING, &d);
 
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		n = -errno;
-		close(fd);
-		return n;
-	}
+	if (n < 0)
+		return n == -ENOENT ? 0 : n;
 	while ((de = readdir(d))) {
 		pid_t pid;
 
 		if (!cowlink_is_tmp_name(de->d_name, &pid))
 			continue;
 		if (pid != getpid() && kill(pid, 0) < 0 && errno == ESRCH &&
-		    unlinkat(fd, de->d_name, 0) == 0)
+		    unlinkat(dirfd(d), de->d_name, 0) == 0)
 			n++;
 	}
 	closedir(d);

@@ -20,6 +20,7 @@
 #ifndef HASHDB_POOL_H
 #define HASHDB_POOL_H
 
+#include <dirent.h>
 #include <stdbool.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -50,6 +51,9 @@ struct hashdb_pool {
  * state does not exist yet opens with statefd (and the other state fds) -1:
  * it has no objects. */
 int hashdb_pool_open(const char *path, bool create, struct hashdb_pool *p);
+/* A pool that is not open (every fd -1): what hashdb_pool_close leaves,
+ * and safe to close. */
+void hashdb_pool_init(struct hashdb_pool *p);
 void hashdb_pool_close(struct hashdb_pool *p);
 /*
  * Restore whatever immutable flags a crash left cleared, under the flag
@@ -67,6 +71,12 @@ int hashdb_recover_flags(int statefd, int lockfd, cowlink_restored_fn fn, void *
 int hashdb_clean_staging(int statefd);
 #define HASHDB_STAGING "tmp"
 
+/* Open the directory @name of @dirfd ("." for @dirfd itself), never
+ * through a symlink, for readdir: the pool itself (for its guests) and its
+ * state's directories (objects/ and its shards, cache/, tmp/).  0 or a
+ * negative errno; dirfd(*d) is the directory's fd, closed by closedir. */
+int hashdb_opendir(int dirfd, const char *name, DIR **d);
+
 /* Take the run lock without waiting; -EWOULDBLOCK when another run holds it
  * (its pid in *holder, 0 if unknown). */
 int hashdb_pool_lock(struct hashdb_pool *p, pid_t *holder);
@@ -76,8 +86,21 @@ int hashdb_pool_lock(struct hashdb_pool *p, pid_t *holder);
  * another run's file in progress looks the same.  Returns how many. */
 int hashdb_pool_clean_tmp(struct hashdb_pool *p);
 
+/*
+ * Object names: objects/xx/HASH for the first object of an identity,
+ * objects/xx/HASH.N (1 <= N < HASHDB_MAX_GEN, no leading zeros) for the
+ * next ones; the shard directory xx is the first two hex digits of HASH.
+ * The writer and the parsers of that format are these, and no others.
+ */
 /* "xx/HASH" or "xx/HASH.N" into @buf (at least 48 bytes). */
 void hashdb_object_name(const char *hex, unsigned gen, char *buf, size_t len);
+/* Parse an object's file name in its shard, "HASH" or "HASH.N", into @hex
+ * and *gen.  -EINVAL when @name is no object's name. */
+int hashdb_object_parse_name(const char *name, char hex[COWLINK_HEX_LEN + 1], unsigned *gen);
+/* Is @name a shard directory's name (two lowercase hex digits)? */
+bool hashdb_shard_valid(const char *name);
+/* Does the object @hex belong in shard directory @shard? */
+bool hashdb_object_in_shard(const char *hex, const char *shard);
 /* Open object (hex, gen) O_RDONLY; its stat into *st when not NULL. */
 int hashdb_object_open(struct hashdb_pool *p, const char *hex, unsigned gen, struct stat *st);
 /* Is inode (dev, ino) one of the objects of @hex?  Returns its gen or

@@ -11,6 +11,7 @@
 #include <xxhash.h>
 
 #include "cowlink/cowlink.h"
+#include "hashdb/hash.h"
 
 #define SC_MAGIC "VUSCACH1"
 #define SC_VERSION 1u
@@ -21,20 +22,29 @@ struct sc_header {
 	uint64_t count, checksum;
 };
 
+/* <hex of the guest's name>.sc: any byte of a name is safe in a file name. */
 static char *cache_file_name(const char *guest)
 {
-	static const char d[] = "0123456789abcdef";
 	size_t n = strlen(guest);
-	char *s = malloc(2 * n + 4), *p = s;
+	char *s = malloc(2 * n + 4);
 
 	if (!s)
 		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		*p++ = d[(unsigned char)guest[i] >> 4];
-		*p++ = d[(unsigned char)guest[i] & 15];
-	}
-	strcpy(p, ".sc");
+	hashdb_hex_encode(guest, n, s);
+	strcpy(s + 2 * n, ".sc");
 	return s;
+}
+
+int hashdb_sc_guest_of(const char *file, char *guest, size_t len)
+{
+	size_t n = strlen(file), g = (n - 3) / 2;
+
+	if (n <= 3 || strcmp(file + n - 3, ".sc") || (n - 3) % 2 || g >= len ||
+	    hashdb_hex_decode(file, g, guest) < 0)
+		return -EINVAL;
+	guest[g] = '\0';
+	/* A NUL or '/' is in no guest's name: not a file of ours. */
+	return strlen(guest) != g || strchr(guest, '/') ? -EINVAL : 0;
 }
 
 static int cmp_entry(const void *a, const void *b)

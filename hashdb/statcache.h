@@ -50,6 +50,10 @@ int hashdb_sc_put(struct hashdb_statcache *c, const struct hashdb_sc_entry *e);
 /* Write the entries put this run (skipped when identical to the old ones). */
 int hashdb_sc_save(struct hashdb_statcache *c);
 void hashdb_sc_free(struct hashdb_statcache *c);
+/* The guest whose cache is the file @file of the cache directory, into
+ * @guest (@len bytes, NUL included).  -EINVAL when @file is no cache's name
+ * (a temporary file of a save in progress, or not ours). */
+int hashdb_sc_guest_of(const char *file, char *guest, size_t len);
 /* Remove the cache of @guest (vunify remove).  1 removed (with @dry_run:
  * exists), 0 there was none, negative errno. */
 int hashdb_sc_remove(int dirfd, const char *guest, bool dry_run);

@@ -17,7 +17,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -27,6 +26,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "vunify/command.h"
 #include "vunify/config.h"
 #include "vunify/prometheus.h"
 #include "vunify/vunify.h"
@@ -89,6 +89,7 @@ struct audit {
 	struct usage u;
 	uint64_t pool_apparent, pool_allocated, errors, objects;
 	bool in_state;
+	bool bytes;		/* -b: exact byte counts */
 	const char *label;
 	struct progress prog;
 };
@@ -267,144 +268,134 @@ static void write_metrics(const struct options *o, const char *poolpath, const s
 	prom_finish(&p, "audit", rc, ms / 1000.0);
 }
 
-static void usage(FILE *f)
+static const char help[] =
+	"Usage: vunify audit [OPTIONS] POOL [GUEST...]\n"
+	"Show what each guest of POOL costs on disk, every inode counted once.\n\n"
+	"      --json    print one JSON object on stdout\n"
+	"  -b, --bytes   exact byte counts instead of KiB/MiB/GiB\n"
+	"      --prometheus FILE  write the figures for node_exporter to FILE\n"
+	"  -c, --config FILE  system configuration (default " VUNIFY_SYSCONF ")\n"
+	"  -q, --quiet   no progress on a terminal\n"
+	"  -h, --help    show this help\n";
+
+static void print_json(const struct audit *a, const struct guests *g, const struct usage *per,
+		       const struct usage *state)
 {
-	fputs("Usage: vunify audit [OPTIONS] POOL [GUEST...]\n"
-	      "Show what each guest of POOL costs on disk, every inode counted once.\n\n"
-	      "      --json    print one JSON object on stdout\n"
-	      "  -b, --bytes   exact byte counts instead of KiB/MiB/GiB\n"
-	      "      --prometheus FILE  write the figures for node_exporter to FILE\n"
-	      "  -c, --config FILE  system configuration (default " VUNIFY_SYSCONF ")\n"
-	      "  -q, --quiet   no progress on a terminal\n"
-	      "  -h, --help    show this help\n", f);
+	printf("{\"guests\":[");
+	for (size_t i = 0; i < g->n; i++) {
+		printf("%s{\"name\":", i ? "," : "");
+		json_string(stdout, g->names[i]);
+		putchar(',');
+		json_usage(&per[i]);
+		putchar('}');
+	}
+	printf("],\"state\":{");
+	json_usage(state);
+	printf("},\"pool\":{\"guests\":%zu,\"objects\":%" PRIu64 ",\"apparent_bytes\":%" PRIu64
+	       ",\"allocated_bytes\":%" PRIu64 "}}\n",
+	       g->n, a->objects, a->pool_apparent, a->pool_allocated);
 }
 
-int cmd_audit(int argc, char **argv)
+static void print_table(const struct audit *a, const struct guests *g, const struct usage *per)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'J' },
-		{ "bytes", no_argument, NULL, 'b' },
-		{ "prometheus", required_argument, NULL, 'P' },
-		{ "config", required_argument, NULL, 'c' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
-	struct options o = { 0 };
-	struct audit a = { .o = &o };
-	struct hashdb_pool pool;
-	struct guests g = { 0 };
-	struct usage *per = NULL, state = { 0 };
-	bool bytes = false;
-	uint64_t t0 = now_ms();
-	int c, r, rc = EXIT_OK;
+	char ap[32], al[32];
 
-	while ((c = getopt_long(argc, argv, "+bc:qh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'J': o.json = true; break;
-		case 'b': bytes = true; break;
-		case 'P': o.prometheus = optarg; break;
-		case 'c': o.config = optarg; break;
-		case 'q': o.verbose = -1; break;
-		case 'h': usage(stdout); return EXIT_OK;
-		default: usage(stderr); return EXIT_USAGE;
-		}
+	printf("%-20s %9s %9s %12s %12s %12s %12s\n", "GUEST", "ENTRIES", "FILES",
+	       "APPARENT", "ALLOCATED", "PRIVATE", "SHARED");
+	for (size_t i = 0; i < g->n; i++)
+		print_row(g->names[i], &per[i], a->bytes);
+	if (a->bytes) {
+		snprintf(ap, sizeof(ap), "%" PRIu64, a->pool_apparent);
+		snprintf(al, sizeof(al), "%" PRIu64, a->pool_allocated);
+	} else {
+		human(ap, sizeof(ap), a->pool_apparent);
+		human(al, sizeof(al), a->pool_allocated);
 	}
-	if (optind >= argc) {
-		usage(stderr);
-		return EXIT_USAGE;
+	printf("pool: %zu guests, %" PRIu64 " objects, %s apparent, %s allocated "
+	       "(every inode once, .hashdb included)\n",
+	       g->n, a->objects, ap, al);
+}
+
+/* Every guest, then the pool's own state; per[i] is guest i's usage. */
+static void audit_pool(struct audit *a, struct hashdb_pool *pool, const struct guests *g,
+		       struct usage *per, struct usage *state)
+{
+	struct stat st;
+
+	/* The pool directory itself, as du counts it. */
+	if (fstat(pool->dirfd, &st) == 0) {
+		a->pool_apparent += (uint64_t)st.st_size;
+		a->pool_allocated += (uint64_t)st.st_blocks * 512;
 	}
-	a.prog.on = o.verbose >= 0 && isatty(STDERR_FILENO);
-	r = hashdb_pool_open(argv[optind], false, &pool);
-	if (r < 0) {
-		msg_error("%s: cannot open pool: %s", esc(argv[optind], 0), strerror(-r));
-		return EXIT_FATAL;
-	}
-	pool_report_recovery(argv[optind], &pool);
-	rc = config_apply(&o, &pool);
-	if (rc)
-		goto out;
-	if (guests_list(&pool, argv + optind + 1, argc - optind - 1, &g) < 0) {
-		rc = EXIT_USAGE;
-		goto out;
-	}
-	per = calloc(g.n + 1, sizeof(*per));
-	if (!per) {
-		rc = EXIT_FATAL;
-		goto out;
-	}
-	{
-		/* The pool directory itself, as du counts it. */
-		struct stat st;
-		if (fstat(pool.dirfd, &st) == 0) {
-			a.pool_apparent += (uint64_t)st.st_size;
-			a.pool_allocated += (uint64_t)st.st_blocks * 512;
-		}
-	}
-	for (size_t i = 0; i < g.n; i++) {
-		int fd = guest_open(&pool, g.names[i]);
+	for (size_t i = 0; i < g->n; i++) {
+		int fd = guest_open(pool, g->names[i]), r;
 
 		if (fd < 0) {
-			msg_error("%s: cannot open guest: %s", esc(g.names[i], 0), strerror(-fd));
-			a.errors++;
+			msg_error("%s: cannot open guest: %s", esc(g->names[i], 0), strerror(-fd));
+			a->errors++;
 			continue;
 		}
-		r = audit_tree(&a, fd, g.names[i]);
+		r = audit_tree(a, fd, g->names[i]);
 		close(fd);
 		if (r < 0) {
-			msg_error("%s: %s", esc(g.names[i], 0), strerror(-r));
-			a.errors++;
+			msg_error("%s: %s", esc(g->names[i], 0), strerror(-r));
+			a->errors++;
 		}
-		per[i] = a.u;
+		per[i] = a->u;
 	}
-	if (pool.statefd >= 0) {
-		a.in_state = true;
-		audit_tree(&a, pool.statefd, HASHDB_DIR);
-		state = a.u;
+	if (pool->statefd >= 0) {
+		a->in_state = true;
+		audit_tree(a, pool->statefd, HASHDB_DIR);
+		*state = a->u;
 	}
-	progress_done(&a.prog);
-	if (o.json) {
-		printf("{\"guests\":[");
-		for (size_t i = 0; i < g.n; i++) {
-			printf("%s{\"name\":", i ? "," : "");
-			json_string(stdout, g.names[i]);
-			putchar(',');
-			json_usage(&per[i]);
-			putchar('}');
-		}
-		printf("],\"state\":{");
-		json_usage(&state);
-		printf("},\"pool\":{\"guests\":%zu,\"objects\":%" PRIu64 ",\"apparent_bytes\":%" PRIu64
-		       ",\"allocated_bytes\":%" PRIu64 "}}\n",
-		       g.n, a.objects, a.pool_apparent, a.pool_allocated);
-	} else {
-		char ap[32], al[32];
+	progress_done(&a->prog);
+}
 
-		printf("%-20s %9s %9s %12s %12s %12s %12s\n", "GUEST", "ENTRIES", "FILES",
-		       "APPARENT", "ALLOCATED", "PRIVATE", "SHARED");
-		for (size_t i = 0; i < g.n; i++)
-			print_row(g.names[i], &per[i], bytes);
-		if (bytes) {
-			snprintf(ap, sizeof(ap), "%" PRIu64, a.pool_apparent);
-			snprintf(al, sizeof(al), "%" PRIu64, a.pool_allocated);
-		} else {
-			human(ap, sizeof(ap), a.pool_apparent);
-			human(al, sizeof(al), a.pool_allocated);
-		}
-		printf("pool: %zu guests, %" PRIu64 " objects, %s apparent, %s allocated "
-		       "(every inode once, .hashdb included)\n",
-		       g.n, a.objects, ap, al);
-	}
-	if (a.errors)
-		rc = EXIT_TROUBLE;
-	write_metrics(&o, argv[optind], &g, per, &state, &a, rc, now_ms() - t0);
-out:
-	exclude_free(&o.excludes);
-	free(o.prometheus_dir);
+static int run(struct cmd *c)
+{
+	struct audit *a = c->self;
+	struct usage *per = calloc(c->guests.n + 1, sizeof(*per)), state = { 0 };
+	int rc;
+
+	if (!per)
+		return EXIT_FATAL;
+	a->o = &c->o;
+	a->prog.on = c->o.progress;
+	audit_pool(a, &c->pool, &c->guests, per, &state);
+	if (c->o.json)
+		print_json(a, &c->guests, per, &state);
+	else
+		print_table(a, &c->guests, per);
+	rc = a->errors ? EXIT_TROUBLE : EXIT_OK;
+	write_metrics(&c->o, c->poolpath, &c->guests, per, &state, a, rc, now_ms() - c->t0);
 	free(per);
-	free(a.guest.s);
-	free(a.pool.s);
-	guests_free(&g);
-	hashdb_pool_close(&pool);
+	free(a->guest.s);
+	free(a->pool.s);
 	return rc;
 }
+
+static const struct option longopts[] = {
+	{ "bytes", no_argument, NULL, 'b' },
+	{ 0 }
+};
+
+static const struct cmd_flag flags[] = {
+	{ 'b', offsetof(struct audit, bytes) },
+	{ 0 }
+};
+
+/* Read-only: no lock (vunify(8)). */
+const struct command audit_command = {
+	.name = "audit",
+	.what = "show what each guest costs on disk",
+	.help = help,
+	.common = CMD_JSON | CMD_PROMETHEUS | CMD_CONFIG | CMD_QUIET,
+	.shortopts = "b",
+	.longopts = longopts,
+	.flags = flags,
+	.min_args = 1, .max_args = -1,
+	.pool = CMD_POOL_READ,
+	.guests = CMD_GUESTS_ALL,
+	.run = run,
+	.self_size = sizeof(struct audit),
+};

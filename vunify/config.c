@@ -3,13 +3,14 @@
 #include "vunify/config.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "hashdb/pool.h"
+#include "vunify/command.h"
 #include "vunify/vunify.h"
 
 void config_init(struct vconfig *c)
@@ -259,7 +260,7 @@ static int append_rules(struct exclude *dst, const struct exclude *src)
 	return 0;
 }
 
-static int merge(struct options *o, const struct vconfig *pool, const struct vconfig *sys)
+int config_merge(struct options *o, const struct vconfig *pool, const struct vconfig *sys)
 {
 	int r;
 
@@ -291,7 +292,7 @@ int config_apply(struct options *o, struct hashdb_pool *p)
 	/* The default file may be missing; one named explicitly must exist. */
 	r = config_load(&sys, path, true, path == default_path(o->config), err, sizeof(err));
 	r = r ?: load_pool_config(&pool, p, err, sizeof(err));
-	r = r ?: merge(o, &pool, &sys);
+	r = r ?: config_merge(o, &pool, &sys);
 	if (r < 0) {
 		if (r == -ENOMEM)
 			msg_error("out of memory");
@@ -306,14 +307,12 @@ int config_apply(struct options *o, struct hashdb_pool *p)
 
 /* ---- vunify config -------------------------------------------------------- */
 
-static void config_usage(FILE *f)
-{
-	fputs("Usage: vunify config [OPTIONS] [POOL]\n"
-	      "Check the configuration and print the settings a run on POOL would use.\n\n"
-	      "  -c, --config FILE  system configuration (default " VUNIFY_SYSCONF ")\n"
-	      "      --pools        print only the pools of the system configuration\n"
-	      "  -h, --help         show this help\n", f);
-}
+static const char help[] =
+	"Usage: vunify config [OPTIONS] [POOL]\n"
+	"Check the configuration and print the settings a run on POOL would use.\n\n"
+	"  -c, --config FILE  system configuration (default " VUNIFY_SYSCONF ")\n"
+	"      --pools        print only the pools of the system configuration\n"
+	"  -h, --help         show this help\n";
 
 static void print_effective(const struct options *o)
 {
@@ -329,61 +328,64 @@ static void print_effective(const struct options *o)
 	}
 }
 
-int cmd_config(int argc, char **argv)
+/* --pools: the pools of the system configuration, for the cron job. */
+static int print_pools(const struct options *o)
 {
-	static const struct option longopts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "pools", no_argument, NULL, 'P' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
-	struct options o = { 0 };
-	struct hashdb_pool pool;
-	bool pools = false;
-	int c, r, rc;
+	struct vconfig sys;
+	const char *path = config_system_path(o->config);
+	char err[1024];
+	int r;
 
-	while ((c = getopt_long(argc, argv, "+c:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'c': o.config = optarg; break;
-		case 'P': pools = true; break;
-		case 'h': config_usage(stdout); return EXIT_OK;
-		default: config_usage(stderr); return EXIT_USAGE;
-		}
-	}
-	if (argc - optind > 1) {
-		config_usage(stderr);
-		return EXIT_USAGE;
-	}
-	if (pools) {
-		struct vconfig sys;
-		const char *path = config_system_path(o.config);
-		char err[1024];
+	config_init(&sys);
+	r = config_load(&sys, path, true, path == default_path(o->config), err, sizeof(err));
+	if (r < 0)
+		msg_error("%s", err);
+	for (size_t i = 0; r == 0 && i < sys.npools; i++)
+		printf("%s\n", sys.pools[i]);
+	config_free(&sys);
+	return r < 0 ? EXIT_USAGE : EXIT_OK;
+}
 
-		config_init(&sys);
-		r = config_load(&sys, path, true, path == default_path(o.config), err, sizeof(err));
-		if (r < 0)
-			msg_error("%s", err);
-		for (size_t i = 0; r == 0 && i < sys.npools; i++)
-			printf("%s\n", sys.pools[i]);
-		config_free(&sys);
-		return r < 0 ? EXIT_USAGE : EXIT_OK;
-	}
-	if (optind < argc) {
-		r = hashdb_pool_open(argv[optind], false, &pool);
-		if (r < 0) {
-			msg_error("%s: cannot open pool: %s", esc(argv[optind], 0), strerror(-r));
-			return EXIT_FATAL;
-		}
-	} else {
-		memset(&pool, 0, sizeof(pool));
-		pool.dirfd = pool.statefd = pool.objfd = pool.cachefd = -1;
-		pool.lockfd = pool.flagfd = -1;
-	}
-	rc = config_apply(&o, &pool);
+struct config_cmd {
+	bool pools;	/* --pools */
+};
+
+static int run(struct cmd *c)
+{
+	struct config_cmd *cc = c->self;
+	int rc;
+
+	if (cc->pools)
+		return print_pools(&c->o);
+	/* Only reads: the pool, if one is given, is not locked. */
+	rc = c->poolpath ? pool_open(c->poolpath, false, false, &c->pool) : 0;
+	rc = rc ?: config_apply(&c->o, &c->pool);
 	if (rc == 0)
-		print_effective(&o);
-	hashdb_pool_close(&pool);
-	exclude_free(&o.excludes);
-	free(o.prometheus_dir);
+		print_effective(&c->o);
 	return rc;
 }
+
+static const struct option longopts[] = {
+	{ "pools", no_argument, NULL, 'P' },
+	{ 0 }
+};
+
+static const struct cmd_flag flags[] = {
+	{ 'P', offsetof(struct config_cmd, pools) },
+	{ 0 }
+};
+
+const struct command config_command = {
+	.name = "config",
+	.what = "check the configuration and show the settings in force",
+	.help = help,
+	.common = CMD_CONFIG,
+	.shortopts = "",
+	.longopts = longopts,
+	.flags = flags,
+	.min_args = 0, .max_args = 1,
+	.pool = CMD_POOL_NONE,
+	.guests = CMD_GUESTS_NONE,
+	.run = run,
+	.self_size = sizeof(struct config_cmd),
+};

@@ -56,11 +56,13 @@ const char *config_system_path(const char *given);
 
 struct options;
 struct hashdb_pool;
+/* Merge @pool's and @sys's settings into @o under the command line's:
+ * what @o has set stays, then the pool's, then the system's; exclude rules
+ * are appended in that order.  0 or -ENOMEM. */
+int config_merge(struct options *o, const struct vconfig *pool, const struct vconfig *sys);
 /* Load the system file and the pool's config and merge them into @o under
  * the command line's settings.  Prints the error and returns EXIT_USAGE on
  * a bad configuration, 0 when fine. */
 int config_apply(struct options *o, struct hashdb_pool *p);
-
-int cmd_config(int argc, char **argv);
 
 #endif

@@ -22,12 +22,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "hashdb/statcache.h"
+#include "vunify/command.h"
 #include "vunify/config.h"
 #include "vunify/objects.h"
 #include "vunify/prometheus.h"
@@ -199,33 +201,17 @@ static void gc_objects(struct gc *g, struct objlist *l)
 /* cache/<hex of guest name>.sc of a guest that is gone. */
 static void gc_caches(struct gc *g)
 {
-	int fd = openat(g->pool->cachefd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd < 0 ? NULL : fdopendir(fd);
 	struct dirent *de;
+	DIR *d;
 
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
+	if (hashdb_opendir(g->pool->cachefd, ".", &d) < 0)
 		return;
-	}
 	while ((de = readdir(d))) {
-		size_t n = strlen(de->d_name);
-		char guest[256];
+		char guest[NAME_MAX + 1];
 		struct stat st;
-		bool ok = n > 3 && !strcmp(de->d_name + n - 3, ".sc") && (n - 3) % 2 == 0 &&
-			  (n - 3) / 2 < sizeof(guest);
 
-		for (size_t i = 0; ok && i < n - 3; i += 2) {
-			unsigned v;
-
-			ok = sscanf(de->d_name + i, "%2x", &v) == 1;
-			guest[i / 2] = (char)v;
-		}
-		if (!ok)
+		if (hashdb_sc_guest_of(de->d_name, guest, sizeof(guest)) < 0)
 			continue;	/* temporary files of a running save, or not ours */
-		guest[(n - 3) / 2] = '\0';
-		if (strlen(guest) != (n - 3) / 2 || strchr(guest, '/'))
-			continue;
 		if (fstatat(g->pool->dirfd, guest, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 		    S_ISDIR(st.st_mode))
 			continue;
@@ -237,19 +223,17 @@ static void gc_caches(struct gc *g)
 	closedir(d);
 }
 
-static void usage(FILE *f)
-{
-	fputs("Usage: vunify gc [OPTIONS] POOL\n"
-	      "Remove pool objects no guest uses any more, and stat caches of guests that\n"
-	      "are gone.  Holds the pool lock, so it is safe while unify may start.\n\n"
-	      "  -n, --dry-run          show what would be removed, change nothing\n"
-	      "      --json             print the run's figures as one JSON object on stdout\n"
-	      "      --prometheus FILE  write the run's metrics for node_exporter to FILE\n"
-	      "  -c, --config FILE      system configuration (default " VUNIFY_SYSCONF ")\n"
-	      "  -v, --verbose          name every object removed\n"
-	      "  -q, --quiet            no summary\n"
-	      "  -h, --help             show this help\n", f);
-}
+static const char help[] =
+	"Usage: vunify gc [OPTIONS] POOL\n"
+	"Remove pool objects no guest uses any more, and stat caches of guests that\n"
+	"are gone.  Holds the pool lock, so it is safe while unify may start.\n\n"
+	"  -n, --dry-run          show what would be removed, change nothing\n"
+	"      --json             print the run's figures as one JSON object on stdout\n"
+	"      --prometheus FILE  write the run's metrics for node_exporter to FILE\n"
+	"  -c, --config FILE      system configuration (default " VUNIFY_SYSCONF ")\n"
+	"  -v, --verbose          name every object removed\n"
+	"  -q, --quiet            no summary\n"
+	"  -h, --help             show this help\n";
 
 static void write_metrics(const struct options *o, const struct gc_stats *s,
 			  const char *poolpath, int rc, uint64_t ms)
@@ -284,69 +268,42 @@ int gc_run(struct hashdb_pool *p, const struct options *o, const uint64_t *gone,
 	return 0;
 }
 
-int cmd_gc(int argc, char **argv)
+/* The command: gc_run, reported. */
+static int run(struct cmd *c)
 {
-	static const struct option longopts[] = {
-		{ "dry-run", no_argument, NULL, 'n' },
-		{ "json", no_argument, NULL, 'J' },
-		{ "prometheus", required_argument, NULL, 'P' },
-		{ "config", required_argument, NULL, 'c' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
-	struct options o = { 0 };
-	struct hashdb_pool pool;
 	struct gc_stats g = { 0 };
-	uint64_t t0 = now_ms();
-	int c, r, rc;
+	const struct options *o = &c->o;
+	int r = gc_run(&c->pool, o, NULL, 0, &g), rc;
 
-	while ((c = getopt_long(argc, argv, "+nc:vqh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'n': o.dry_run = true; break;
-		case 'J': o.json = true; break;
-		case 'P': o.prometheus = optarg; break;
-		case 'c': o.config = optarg; break;
-		case 'v': o.verbose++; break;
-		case 'q': o.verbose = -1; break;
-		case 'h': usage(stdout); return EXIT_OK;
-		default: usage(stderr); return EXIT_USAGE;
-		}
-	}
-	if (argc - optind != 1) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	rc = pool_open_locked(argv[optind], false, &pool);
-	if (rc)
-		return rc;
-	rc = config_apply(&o, &pool);
-	if (rc)
-		goto out;
-	r = gc_run(&pool, &o, NULL, 0, &g);
 	if (r < 0) {
-		msg_error("%s: cannot list objects: %s", esc(argv[optind], 0), strerror(-r));
-		rc = EXIT_FATAL;
-		goto out;
+		msg_error("%s: cannot list objects: %s", esc(c->poolpath, 0), strerror(-r));
+		return EXIT_FATAL;
 	}
 	rc = g.errors ? EXIT_TROUBLE : EXIT_OK;
-	if (o.json)
+	if (o->json)
 		printf("{\"dry_run\":%s,\"objects\":%" PRIu64 ",\"removed\":%" PRIu64
 		       ",\"freed_bytes\":%" PRIu64 ",\"renamed\":%" PRIu64 ",\"caches_removed\":%" PRIu64
 		       ",\"strays\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"elapsed_ms\":%" PRIu64 "}\n",
-		       o.dry_run ? "true" : "false", g.objects, g.removed, g.freed, g.renamed,
-		       g.caches, g.strays, g.errors, now_ms() - t0);
-	if (o.verbose >= 0)
+		       o->dry_run ? "true" : "false", g.objects, g.removed, g.freed, g.renamed,
+		       g.caches, g.strays, g.errors, now_ms() - c->t0);
+	if (o->verbose >= 0)
 		fprintf(stderr, "vunify: gc: %" PRIu64 " objects, %s %" PRIu64 " (%.1f MiB), "
 			"renumbered %" PRIu64 ", %" PRIu64 " stale stat caches%s\n",
-			g.objects, o.dry_run ? "would remove" : "removed", g.removed,
+			g.objects, o->dry_run ? "would remove" : "removed", g.removed,
 			g.freed / 1048576.0, g.renamed, g.caches,
-			o.dry_run ? " (dry run: nothing changed)" : "");
-	write_metrics(&o, &g, argv[optind], rc, now_ms() - t0);
-out:
-	hashdb_pool_close(&pool);
-	exclude_free(&o.excludes);
-	free(o.prometheus_dir);
+			o->dry_run ? " (dry run: nothing changed)" : "");
+	write_metrics(o, &g, c->poolpath, rc, now_ms() - c->t0);
 	return rc;
 }
+
+const struct command gc_command = {
+	.name = "gc",
+	.what = "remove pool objects no guest uses any more",
+	.help = help,
+	.common = CMD_DRY_RUN | CMD_JSON | CMD_PROMETHEUS | CMD_CONFIG | CMD_VERBOSE | CMD_QUIET,
+	.shortopts = "",
+	.min_args = 1, .max_args = 1,
+	.pool = CMD_POOL_LOCKED,
+	.guests = CMD_GUESTS_NONE,
+	.run = run,
+};

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Which directories of a pool are guests, and opening one safely. */
+/* Which directories of a pool are guests, opening one safely, and how many
+ * entries they have (for a progress bar). */
 #include "vunify/vunify.h"
 
 #include <dirent.h>
@@ -9,6 +10,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "vunify/walk.h"
 
 /* A guest being removed (POOL/.removing~NAME) is no guest any more. */
 static bool is_guest_name(const char *n)
@@ -41,7 +44,7 @@ int guests_list(struct hashdb_pool *p, char **given, int ngiven, struct guests *
 {
 	DIR *d;
 	struct dirent *de;
-	int fd, r = 0;
+	int r = 0;
 
 	memset(g, 0, sizeof(*g));
 	if (ngiven > 0) {
@@ -56,18 +59,18 @@ int guests_list(struct hashdb_pool *p, char **given, int ngiven, struct guests *
 		}
 		return r;
 	}
-	fd = openat(p->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		r = -errno;
-		close(fd);
+	r = hashdb_opendir(p->dirfd, ".", &d);
+	if (r < 0)
 		return r;
-	}
-	while ((de = readdir(d))) {
+	for (;;) {
 		struct stat st;
 
+		errno = 0;	/* readdir says an error only by errno */
+		de = readdir(d);
+		if (!de) {
+			r = -errno;
+			break;
+		}
 		if (!is_guest_name(de->d_name))
 			continue;
 		if (fstatat(p->dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
@@ -108,4 +111,41 @@ int guest_open(struct hashdb_pool *p, const char *name)
 		return -EXDEV;
 	}
 	return fd;
+}
+
+struct count_ctx {
+	const struct exclude *x;
+	uint64_t n;
+};
+
+static int count_entry(void *ctx, const struct walk_entry *e)
+{
+	struct count_ctx *c = ctx;
+	bool dir = S_ISDIR(e->stx->stx_mode);
+
+	c->n++;
+	if (dir && c->x && c->x->n && exclude_match(c->x, e->path, true))
+		return WALK_SKIP_DIR;
+	return WALK_CONTINUE;
+}
+
+static void count_error(void *ctx, const char *path, int err, const char *what)
+{
+	(void)ctx, (void)path, (void)err, (void)what;	/* the real walk reports */
+}
+
+uint64_t count_entries(struct hashdb_pool *p, const struct guests *g, const struct exclude *x)
+{
+	struct count_ctx c = { x, 0 };
+	struct walk_ops ops = { .entry = count_entry, .error = count_error, .ctx = &c };
+
+	for (size_t i = 0; i < g->n; i++) {
+		int fd = guest_open(p, g->names[i]);
+
+		if (fd < 0)
+			continue;
+		walk_tree(fd, &ops);
+		close(fd);
+	}
+	return c.n;
 }

@@ -87,23 +87,6 @@ static char *join(const char *dir, const char *rest)
 	return asprintf(&s, "%s%s", dir, rest) < 0 ? NULL : s;
 }
 
-/* mountinfo escapes space, tab, newline and backslash as \ooo. */
-static void unescape(char *s)
-{
-	char *o = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
-		    s[3] >= '0' && s[3] <= '7') {
-			*o++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 | (s[3] - '0'));
-			s += 3;
-		} else {
-			*o++ = *s;
-		}
-	}
-	*o = '\0';
-}
-
 /* Fill @m from one mountinfo line (which it takes over).  false: malformed. */
 static bool parse_mount(char *line, struct mnt *m)
 {
@@ -129,9 +112,9 @@ static bool parse_mount(char *line, struct mnt *m)
 	m->fstype = f[7];	/* f[6] is the "-"; the source follows the fstype */
 	t = strtok_r(NULL, " ", &save);
 	m->source = t ? t : (char *)"";
-	unescape(m->root);
-	unescape(m->point);
-	unescape(m->source);
+	cowlink_mountinfo_unescape(m->root);
+	cowlink_mountinfo_unescape(m->point);
+	cowlink_mountinfo_unescape(m->source);
 	return true;
 }
 
@@ -471,7 +454,7 @@ static int uses_init(struct uses *u, const char *guest)
 	char proc[64], path[PATH_MAX];
 	int r = 0;
 
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", u->p->dirfd);
+	cowlink_fd_path(proc, sizeof(proc), u->p->dirfd);
 	if (!read_link(proc, path, sizeof(path)) || path[0] != '/')
 		return -errno ?: -ENOENT;
 	u->poolpath = strdup(path);

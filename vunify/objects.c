@@ -9,30 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-int object_parse_name(const char *name, char hex[COWLINK_HEX_LEN + 1], unsigned *gen)
-{
-	const char *g = name + COWLINK_HEX_LEN;
-	unsigned long v = 0;
-
-	if (strlen(name) < COWLINK_HEX_LEN)
-		return -EINVAL;
-	memcpy(hex, name, COWLINK_HEX_LEN);
-	hex[COWLINK_HEX_LEN] = '\0';
-	if (!cowlink_hex_valid(hex))
-		return -EINVAL;
-	*gen = 0;
-	if (*g == '\0')
-		return 0;
-	if (*g++ != '.' || *g < '1' || *g > '9')
-		return -EINVAL;
-	for (; *g; g++) {
-		if (*g < '0' || *g > '9' || (v = v * 10 + (unsigned)(*g - '0')) >= HASHDB_MAX_GEN)
-			return -EINVAL;
-	}
-	*gen = (unsigned)v;
-	return 0;
-}
-
 static int cmp_obj(const void *a, const void *b)
 {
 	const struct objent *x = a, *y = b;
@@ -59,27 +35,14 @@ static int push(struct objlist *l, const struct objent *e)
 	return 0;
 }
 
-static bool is_shard(const char *n)
-{
-	static const char hexd[] = "0123456789abcdef";
-
-	return strlen(n) == 2 && strchr(hexd, n[0]) && strchr(hexd, n[1]);
-}
-
-static int list_shard(int shardfd, const char *shard, struct objlist *l, objects_stray_fn stray,
+/* The objects in shard directory @shard, open for listing as @d. */
+static int list_shard(DIR *d, const char *shard, struct objlist *l, objects_stray_fn stray,
 		      void *ctx)
 {
-	int fd = dup(shardfd), r = 0;
-	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	int shardfd = dirfd(d), r = 0;
 	struct dirent *de;
 	char where[COWLINK_HEX_LEN + 300];
 
-	if (!d) {
-		r = -errno;
-		if (fd >= 0)
-			close(fd);
-		return r;
-	}
 	while ((de = readdir(d))) {
 		struct objent e = { 0 };
 		struct stat st;
@@ -87,11 +50,11 @@ static int list_shard(int shardfd, const char *shard, struct objlist *l, objects
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		snprintf(where, sizeof(where), "%s/%s", shard, de->d_name);
-		if (object_parse_name(de->d_name, e.hex, &e.gen) < 0) {
+		if (hashdb_object_parse_name(de->d_name, e.hex, &e.gen) < 0) {
 			stray(ctx, where, "not an object name");
 			continue;
 		}
-		if (strncmp(e.hex, shard, 2)) {
+		if (!hashdb_object_in_shard(e.hex, shard)) {
 			stray(ctx, where, "object in the wrong shard directory");
 			continue;
 		}
@@ -113,7 +76,6 @@ static int list_shard(int shardfd, const char *shard, struct objlist *l, objects
 		if (r < 0)
 			break;
 	}
-	closedir(d);
 	return r;
 }
 
@@ -121,35 +83,25 @@ int objects_list(struct hashdb_pool *p, struct objlist *l, objects_stray_fn stra
 {
 	DIR *d;
 	struct dirent *de;
-	int fd, r = 0;
+	int r = 0;
 
 	memset(l, 0, sizeof(*l));
 	if (p->objfd < 0)
 		return 0;
-	fd = openat(p->objfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -ENOMEM;
-	}
+	r = hashdb_opendir(p->objfd, ".", &d);
+	if (r < 0)
+		return r;
 	while (r == 0 && (de = readdir(d))) {
-		int sfd;
+		DIR *sd;
 
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		if (!is_shard(de->d_name)) {
+		if (!hashdb_shard_valid(de->d_name) || hashdb_opendir(p->objfd, de->d_name, &sd) < 0) {
 			stray(ctx, de->d_name, "not a shard directory");
 			continue;
 		}
-		sfd = openat(p->objfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (sfd < 0) {
-			stray(ctx, de->d_name, "not a shard directory");
-			continue;
-		}
-		r = list_shard(sfd, de->d_name, l, stray, ctx);
-		close(sfd);
+		r = list_shard(sd, de->d_name, l, stray, ctx);
+		closedir(sd);
 	}
 	closedir(d);
 	if (l->n > 1)

@@ -30,7 +30,5 @@ typedef void (*objects_stray_fn)(void *ctx, const char *name, const char *why);
  * @stray and are left out. */
 int objects_list(struct hashdb_pool *p, struct objlist *l, objects_stray_fn stray, void *ctx);
 void objects_free(struct objlist *l);
-/* Parse "HASH" or "HASH.N" (N >= 1, no leading zeros). */
-int object_parse_name(const char *name, char hex[COWLINK_HEX_LEN + 1], unsigned *gen);
 
 #endif

@@ -101,9 +101,7 @@ int prom_open(struct prom *p, const char *path, const char *pool)
 	return 0;
 }
 
-/* Label values: backslash, double quote and newline escaped; bytes that
- * are not printable ASCII as \\xNN text, so the file stays valid UTF-8. */
-static void label_value(FILE *f, const char *s)
+void prom_label_value(FILE *f, const char *s)
 {
 	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
 		if (*c == '\\' || *c == '"')
@@ -125,10 +123,10 @@ void prom_family(struct prom *p, const char *name, const char *type, const char 
 void prom_sample(struct prom *p, const char *name, const char *lk, const char *lv, double v)
 {
 	fprintf(p->f, "%s{pool=\"", name);
-	label_value(p->f, p->pool);
+	prom_label_value(p->f, p->pool);
 	if (lk) {
 		fprintf(p->f, "\",%s=\"", lk);
-		label_value(p->f, lv);
+		prom_label_value(p->f, lv);
 	}
 	/* %.17g keeps every integer up to 2^53 exact. */
 	fprintf(p->f, "\"} %.17g\n", v);
@@ -214,7 +212,7 @@ int prom_drop_label(const char *path, const char *pool, const char *key, const c
 		return -ENOMEM;
 	}
 	fprintf(m, ",%s=\"", key);
-	label_value(m, value);
+	prom_label_value(m, value);
 	fputs("\"} ", m);
 	fclose(m);
 	r = needle ? prom_open(&p, path, pool) : -ENOMEM;

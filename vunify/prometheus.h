@@ -39,6 +39,10 @@ bool prom_begin(struct prom *p, const struct options *o, const char *command, co
 int prom_open(struct prom *p, const char *path, const char *pool);
 /* # HELP and # TYPE (gauge or counter) of a metric family. */
 void prom_family(struct prom *p, const char *name, const char *type, const char *help);
+/* Write a label value to @f: backslash, double quote and newline escaped;
+ * bytes that are not printable ASCII as \\xNN text, so the file stays
+ * valid UTF-8. */
+void prom_label_value(FILE *f, const char *s);
 /* One sample; @lk/@lv: an optional extra label (NULL for none). */
 void prom_sample(struct prom *p, const char *name, const char *lk, const char *lv, double v);
 /* Family with one pool-labelled sample, for the many single-value metrics. */

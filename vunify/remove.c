@@ -34,8 +34,8 @@
  * object seen with one link stays unused (gc's reasoning).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <linux/fs.h>
 #include <stdlib.h>
@@ -46,6 +46,7 @@
 
 #include "cowlink/cowlink.h"
 #include "hashdb/statcache.h"
+#include "vunify/command.h"
 #include "vunify/config.h"
 #include "vunify/inuse.h"
 #include "vunify/prometheus.h"
@@ -519,24 +520,22 @@ static int collect(struct rm *r, struct gc_stats *gs)
 	return gs->errors ? EXIT_TROUBLE : 0;
 }
 
-static void usage(FILE *f)
-{
-	fputs("Usage: vunify remove [OPTIONS] POOL GUEST...\n"
-	      "Delete guests whole: private files plainly, CoW links so that every inode other\n"
-	      "guests share keeps its immutable flag; then collect the objects only they\n"
-	      "used.  Refuses while a guest is in use (a mount inside or of it, a process\n"
-	      "with its root, working directory or an open file in it, directly or through\n"
-	      "cowfs).  An interrupted removal is finished by running it again.\n\n"
-	      "  -n, --dry-run          show what would be removed, change nothing\n"
-	      "  -f, --force            remove guests that are in use\n"
-	      "      --no-gc            leave unused objects for the next vunify gc\n"
-	      "      --json             print the run's figures as one JSON object on stdout\n"
-	      "      --prometheus FILE  write the run's metrics for node_exporter to FILE\n"
-	      "  -c, --config FILE      system configuration (default " VUNIFY_SYSCONF ")\n"
-	      "  -v, --verbose          name every flag cleared and object collected\n"
-	      "  -q, --quiet            no summary, no progress\n"
-	      "  -h, --help             show this help\n", f);
-}
+static const char help[] =
+	"Usage: vunify remove [OPTIONS] POOL GUEST...\n"
+	"Delete guests whole: private files plainly, CoW links so that every inode other\n"
+	"guests share keeps its immutable flag; then collect the objects only they\n"
+	"used.  Refuses while a guest is in use (a mount inside or of it, a process\n"
+	"with its root, working directory or an open file in it, directly or through\n"
+	"cowfs).  An interrupted removal is finished by running it again.\n\n"
+	"  -n, --dry-run          show what would be removed, change nothing\n"
+	"  -f, --force            remove guests that are in use\n"
+	"      --no-gc            leave unused objects for the next vunify gc\n"
+	"      --json             print the run's figures as one JSON object on stdout\n"
+	"      --prometheus FILE  write the run's metrics for node_exporter to FILE\n"
+	"  -c, --config FILE      system configuration (default " VUNIFY_SYSCONF ")\n"
+	"  -v, --verbose          name every flag cleared and object collected\n"
+	"  -q, --quiet            no summary, no progress\n"
+	"  -h, --help             show this help\n";
 
 static void print_json(struct rm *r, const struct guests *g, const struct gc_stats *gs,
 		       uint64_t ms)
@@ -593,83 +592,65 @@ static void write_metrics(struct rm *r, const struct gc_stats *gs, int rc, uint6
 	prom_finish(&p, "remove", rc, ms / 1000.0);
 }
 
-int cmd_remove(int argc, char **argv)
+static int run(struct cmd *c)
 {
-	static const struct option longopts[] = {
-		{ "dry-run", no_argument, NULL, 'n' },
-		{ "force", no_argument, NULL, 'f' },
-		{ "no-gc", no_argument, NULL, 'G' },
-		{ "json", no_argument, NULL, 'J' },
-		{ "prometheus", required_argument, NULL, 'P' },
-		{ "config", required_argument, NULL, 'c' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
-	struct options o = { 0 };
-	struct hashdb_pool pool;
-	struct rm r = { .o = &o, .pool = &pool };
+	struct rm *r = c->self;
 	struct gc_stats gs = { 0 };
-	struct guests g = { 0 };
-	uint64_t t0 = now_ms();
-	int c, rc;
+	const struct guests *g = &c->guests;
+	int rc;
 
-	while ((c = getopt_long(argc, argv, "+nfc:vqh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'n': o.dry_run = true; break;
-		case 'f': r.force = true; break;
-		case 'G': r.no_gc = true; break;
-		case 'J': o.json = true; break;
-		case 'P': o.prometheus = optarg; break;
-		case 'c': o.config = optarg; break;
-		case 'v': o.verbose++; break;
-		case 'q': o.verbose = -1; break;
-		case 'h': usage(stdout); return EXIT_OK;
-		default: usage(stderr); return EXIT_USAGE;
-		}
-	}
-	if (argc - optind < 2) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	r.poolpath = argv[optind];
-	r.prog.on = o.verbose >= 0 && isatty(STDERR_FILENO);
-	rc = pool_open_locked(argv[optind], false, &pool);
-	if (rc)
-		return rc;
-	rc = config_apply(&o, &pool);
-	if (rc)
-		goto out;
-	if (guests_list(&pool, argv + optind + 1, argc - optind - 1, &g) < 0) {
-		rc = EXIT_USAGE;
-		goto out;
-	}
-	if (o.json)
-		r.json_uses = open_memstream(&r.json_buf, &r.json_len);
-	rc = check_guests(&r, &g);
-	if (r.json_uses)
-		fclose(r.json_uses);
-	r.json_uses = NULL;
+	r->o = &c->o;
+	r->pool = &c->pool;
+	r->poolpath = c->poolpath;
+	r->prog.on = c->o.progress;
+	if (c->o.json)
+		r->json_uses = open_memstream(&r->json_buf, &r->json_len);
+	rc = check_guests(r, g);
+	if (r->json_uses)
+		fclose(r->json_uses);
+	r->json_uses = NULL;
 	if (rc == EXIT_USAGE || rc == EXIT_FATAL)
 		goto out;
-	for (size_t i = 0; i < g.n && rc == 0; i++)
-		remove_guest(&r, g.names[i]);
+	for (size_t i = 0; i < g->n && rc == 0; i++)
+		remove_guest(r, g->names[i]);
 	if (rc == 0)
-		rc = collect(&r, &gs);
-	if (rc == 0 && r.errors)
+		rc = collect(r, &gs);
+	if (rc == 0 && r->errors)
 		rc = EXIT_TROUBLE;
-	if (o.json)
-		print_json(&r, &g, &gs, now_ms() - t0);
-	if (o.verbose >= 0 && rc != EXIT_BUSY)
-		print_summary(&r, &g, &gs);
-	write_metrics(&r, &gs, rc, now_ms() - t0);
+	if (c->o.json)
+		print_json(r, g, &gs, now_ms() - c->t0);
+	if (c->o.verbose >= 0 && rc != EXIT_BUSY)
+		print_summary(r, g, &gs);
+	write_metrics(r, &gs, rc, now_ms() - c->t0);
 out:
-	guests_free(&g);
-	hashdb_pool_close(&pool);
-	exclude_free(&o.excludes);
-	free(o.prometheus_dir);
-	free(r.gone);
-	free(r.json_buf);
+	free(r->gone);
+	free(r->json_buf);
 	return rc;
 }
+
+static const struct option longopts[] = {
+	{ "force", no_argument, NULL, 'f' },
+	{ "no-gc", no_argument, NULL, 'G' },
+	{ 0 }
+};
+
+static const struct cmd_flag flags[] = {
+	{ 'f', offsetof(struct rm, force) },
+	{ 'G', offsetof(struct rm, no_gc) },
+	{ 0 }
+};
+
+const struct command remove_command = {
+	.name = "remove",
+	.what = "delete guests whole and collect the objects only they used",
+	.help = help,
+	.common = CMD_DRY_RUN | CMD_JSON | CMD_PROMETHEUS | CMD_CONFIG | CMD_VERBOSE | CMD_QUIET,
+	.shortopts = "f",
+	.longopts = longopts,
+	.flags = flags,
+	.min_args = 2, .max_args = -1,
+	.pool = CMD_POOL_LOCKED,
+	.guests = CMD_GUESTS_ALL,
+	.run = run,
+	.self_size = sizeof(struct rm),
+};

@@ -17,7 +17,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <linux/openat2.h>
 #include <stdio.h>
@@ -28,6 +27,7 @@
 #include <unistd.h>
 
 #include "cowlink/cowlink.h"
+#include "vunify/command.h"
 #include "vunify/config.h"
 #include "vunify/vunify.h"
 #include "vunify/walk.h"
@@ -59,6 +59,19 @@ static bool stx_immutable(const struct statx *s)
 {
 	return (s->stx_attributes_mask & STATX_ATTR_IMMUTABLE) &&
 	       (s->stx_attributes & STATX_ATTR_IMMUTABLE);
+}
+
+int split_link(struct hashdb_pool *p, int fd, int dirfd, const char *name)
+{
+	struct timespec mtime;
+	int r = cowlink_dir_mtime(dirfd, &mtime);
+
+	r = r ?: cowlink_copy_up(p->flagfd, -1, fd, dirfd, name, NULL);
+	if (r < 0)
+		return r;
+	/* Guests observe the directory's mtime: as unify does, keep it. */
+	cowlink_dir_mtime_restore(dirfd, &mtime);
+	return 0;
 }
 
 /* Split one regular file @name of @dirfd (@path for messages). */
@@ -219,106 +232,80 @@ out:
 	free(pfx);
 }
 
-static void usage(FILE *f)
+static const char help[] =
+	"Usage: vunify split [OPTIONS] POOL GUEST [PATH...]\n"
+	"Turn the guest's CoW links (all of them, or those at or below each PATH) back\n"
+	"into private files with all their metadata; run it before moving a guest to\n"
+	"another host or out of the pool.\n\n"
+	"  -n, --dry-run          show what would be split, change nothing\n"
+	"      --json             print the run's figures as one JSON object on stdout\n"
+	"  -c, --config FILE      system configuration (default " VUNIFY_SYSCONF ")\n"
+	"  -v, --verbose          name every file split or skipped\n"
+	"  -q, --quiet            no summary, no progress\n"
+	"  -h, --help             show this help\n";
+
+static void print_json(const struct split *s, uint64_t ms)
 {
-	fputs("Usage: vunify split [OPTIONS] POOL GUEST [PATH...]\n"
-	      "Turn the guest's CoW links (all of them, or those at or below each PATH) back\n"
-	      "into private files with all their metadata; run it before moving a guest to\n"
-	      "another host or out of the pool.\n\n"
-	      "  -n, --dry-run          show what would be split, change nothing\n"
-	      "      --json             print the run's figures as one JSON object on stdout\n"
-	      "  -c, --config FILE      system configuration (default " VUNIFY_SYSCONF ")\n"
-	      "  -v, --verbose          name every file split or skipped\n"
-	      "  -q, --quiet            no summary, no progress\n"
-	      "  -h, --help             show this help\n", f);
+	printf("{\"dry_run\":%s,\"guest\":", s->o->dry_run ? "true" : "false");
+	json_string(stdout, s->guest);
+	printf(",\"split\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"errors\":%" PRIu64
+	       ",\"elapsed_ms\":%" PRIu64 "}\n", s->split, s->bytes, s->errors, ms);
 }
 
-int cmd_split(int argc, char **argv)
+static void print_summary(const struct split *s)
 {
-	static const struct option longopts[] = {
-		{ "dry-run", no_argument, NULL, 'n' },
-		{ "json", no_argument, NULL, 'J' },
-		{ "config", required_argument, NULL, 'c' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
+	bool dry = s->o->dry_run;
+
+	fprintf(stderr, "vunify: split: %s: %s %" PRIu64 " CoW links (%.1f MiB)%s\n",
+		esc(s->guest, 0), dry ? "would split" : "split", s->split, s->bytes / 1048576.0,
+		dry ? " (dry run: nothing changed)"
+		    : "; the next unify links them again unless the guest leaves the pool");
+}
+
+/* The guest's PATHs (c->args), or the whole guest. */
+static int run(struct cmd *c)
+{
 	static char *const whole[] = { "/" };
-	struct options o = { 0 };
-	struct hashdb_pool pool;
-	struct split s = { .o = &o, .pool = &pool };
-	struct guests g = { 0 };
-	uint64_t t0 = now_ms();
-	char *const *paths;
-	int c, npaths, gfd = -1, rc;
+	struct split *s = c->self;
+	char *const *paths = c->nargs ? c->args : whole;
+	int npaths = c->nargs ? c->nargs : 1, gfd;
 
-	while ((c = getopt_long(argc, argv, "+nc:vqh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'n': o.dry_run = true; break;
-		case 'J': o.json = true; break;
-		case 'c': o.config = optarg; break;
-		case 'v': o.verbose++; break;
-		case 'q': o.verbose = -1; break;
-		case 'h': usage(stdout); return EXIT_OK;
-		default: usage(stderr); return EXIT_USAGE;
-		}
-	}
-	if (argc - optind < 2) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	s.prog.on = o.verbose >= 0 && isatty(STDERR_FILENO);
-	rc = pool_open_locked(argv[optind], false, &pool);
-	if (rc)
-		return rc;
-	rc = config_apply(&o, &pool);
-	if (rc)
-		goto out;
-	if (guests_list(&pool, argv + optind + 1, 1, &g) < 0) {
-		rc = EXIT_USAGE;
-		goto out;
-	}
-	s.guest = g.names[0];
-	gfd = guest_open(&pool, s.guest);
+	s->o = &c->o;
+	s->pool = &c->pool;
+	s->prog.on = c->o.progress;
+	s->guest = c->guests.names[0];
+	gfd = guest_open(&c->pool, s->guest);
 	if (gfd < 0) {
-		msg_error("%s: cannot open guest: %s", esc(s.guest, 0), strerror(-gfd));
-		rc = EXIT_FATAL;
-		goto out;
+		msg_error("%s: cannot open guest: %s", esc(s->guest, 0), strerror(-gfd));
+		return EXIT_FATAL;
 	}
-	npaths = argc - optind - 2;
-	paths = npaths ? argv + optind + 2 : whole;
-	if (!npaths)
-		npaths = 1;
 	/* A first, stat-only pass gives the progress bar its totals. */
-	if (s.prog.on) {
-		s.counting = true;
+	if (s->prog.on) {
+		s->counting = true;
 		for (int i = 0; i < npaths; i++)
-			split_path(&s, gfd, paths[i]);
-		s.counting = false;
+			split_path(s, gfd, paths[i]);
+		s->counting = false;
 	}
-	for (int i = 0; i < npaths && !s.stop; i++)
-		split_path(&s, gfd, paths[i]);
-	progress_done(&s.prog);
-	rc = s.errors ? EXIT_TROUBLE : EXIT_OK;
-	if (o.json) {
-		printf("{\"dry_run\":%s,\"guest\":", o.dry_run ? "true" : "false");
-		json_string(stdout, s.guest);
-		printf(",\"split\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"errors\":%" PRIu64
-		       ",\"elapsed_ms\":%" PRIu64 "}\n", s.split, s.bytes, s.errors, now_ms() - t0);
-	}
-	if (o.verbose >= 0)
-		fprintf(stderr, "vunify: split: %s: %s %" PRIu64 " CoW links (%.1f MiB)%s\n",
-			esc(s.guest, 0), o.dry_run ? "would split" : "split", s.split,
-			s.bytes / 1048576.0,
-			o.dry_run ? " (dry run: nothing changed)"
-				  : "; the next unify links them again unless the guest leaves the pool");
-out:
-	if (gfd >= 0)
-		close(gfd);
-	guests_free(&g);
-	hashdb_pool_close(&pool);
-	exclude_free(&o.excludes);
-	free(o.prometheus_dir);
-	return rc;
+	for (int i = 0; i < npaths && !s->stop; i++)
+		split_path(s, gfd, paths[i]);
+	progress_done(&s->prog);
+	close(gfd);
+	if (c->o.json)
+		print_json(s, now_ms() - c->t0);
+	if (c->o.verbose >= 0)
+		print_summary(s);
+	return s->errors ? EXIT_TROUBLE : EXIT_OK;
 }
+
+const struct command split_command = {
+	.name = "split",
+	.what = "turn a guest's CoW links back into private files",
+	.help = help,
+	.common = CMD_DRY_RUN | CMD_JSON | CMD_CONFIG | CMD_VERBOSE | CMD_QUIET,
+	.shortopts = "",
+	.min_args = 2, .max_args = -1,
+	.pool = CMD_POOL_LOCKED,
+	.guests = CMD_GUESTS_FIRST,
+	.run = run,
+	.self_size = sizeof(struct split),
+};

@@ -18,7 +18,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -32,6 +31,7 @@
 #include "hashdb/identity.h"
 #include "hashdb/pool.h"
 #include "hashdb/statcache.h"
+#include "vunify/command.h"
 #include "vunify/config.h"
 #include "vunify/prefetch.h"
 #include "vunify/prehash.h"
@@ -243,30 +243,18 @@ static void cache_object(struct unify *u, int fd, const char *hex)
  */
 static int repair_object(struct unify *u, int fd, const char *hex, int gen, const char *path)
 {
-	struct cowlink_meta m;
-	struct hashdb_hash content, id, want;
 	uint64_t bytes = 0;
 	char name[64];
 	int r;
 
 	if (u->o->dry_run)
 		return 0;
-	r = hashdb_hash_from_hex(hex, &want);
-	r = r ?: hashdb_hash_fd(fd, &content, &bytes, 0);
-	r = r ?: cowlink_meta_read(fd, &m);
+	r = hashdb_identity_matches(fd, hex, 0, &bytes);
 	if (r < 0)
 		return r;
 	u->st.hashed_files++;
 	u->st.hashed_bytes += bytes;
-	r = hashdb_identity(&content, &m, false, &id);
-	if (r == 0 && memcmp(id.b, want.b, sizeof(id.b))) {
-		/* With --ignore-mtime the object was named without mtime. */
-		r = hashdb_identity(&content, &m, true, &id);
-	}
-	cowlink_meta_free(&m);
-	if (r < 0)
-		return r;
-	if (memcmp(id.b, want.b, sizeof(id.b)) == 0) {
+	if (r == 1) {
 		r = cowlink_set_immutable(fd, true);
 		if (r == 0) {
 			u->st.repaired++;
@@ -394,27 +382,16 @@ static int same_as_object(struct unify *u, struct candidate *c, int ofd)
 static int link_object(struct unify *u, struct candidate *c, int ofd)
 {
 	const struct walk_entry *e = c->e;
-	struct stat d0, d1;
+	struct timespec mtime;
 	char tmp[64];
 	int r = cowlink_tmp_name(tmp, sizeof(tmp));
 
+	r = r ?: cowlink_dir_mtime(e->dirfd, &mtime);
+	r = r ?: hashdb_object_link_over(u->pool, ofd, e->dirfd, tmp, e->name, &c->st);
 	if (r < 0)
 		return r;
-	if (fstat(e->dirfd, &d0) < 0)
-		return -errno;
-	r = hashdb_object_link_over(u->pool, ofd, e->dirfd, tmp, e->name, &c->st);
-	if (r < 0)
-		return r;
-	/* The rename moved the directory's mtime, which guests (make,
-	 * fontconfig, ldconfig caches) observe: put it back.  A guest that
-	 * changes the directory in the microseconds between is the one case
-	 * where its mtime is set back too (documented in docs/design.md). */
-	if (fstat(e->dirfd, &d1) == 0 && (d1.st_mtim.tv_sec != d0.st_mtim.tv_sec ||
-					  d1.st_mtim.tv_nsec != d0.st_mtim.tv_nsec)) {
-		struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, d0.st_mtim };
-
-		futimens(e->dirfd, ts);
-	}
+	/* Guests observe the directory's mtime (docs/design.md, step 7). */
+	cowlink_dir_mtime_restore(e->dirfd, &mtime);
 	return 0;
 }
 
@@ -810,147 +787,120 @@ static void write_metrics(const struct unify *u, const char *poolpath, size_t ng
 
 /* ---- command line --------------------------------------------------------- */
 
-static void usage(FILE *f)
+static const char help[] =
+	"Usage: vunify unify [OPTIONS] POOL [GUEST...]\n"
+	"Turn identical files of the guests under POOL into CoW links.\n\n"
+	"  -n, --dry-run          show what would be done, change nothing\n"
+	"      --json             print the run's figures as one JSON object on stdout\n"
+	"      --ignore-mtime     unify files that differ only in mtime\n"
+	"      --include-empty    unify empty files too\n"
+	"      --hardlinks        unify files the guest hard-linked itself too (see vunify(8))\n"
+	"      --exclude-from FILE  read exclude rules from FILE (see vunify(8))\n"
+	"      --prometheus FILE  write the run's metrics for node_exporter to FILE\n"
+	"  -c, --config FILE      system configuration (default " VUNIFY_SYSCONF ")\n"
+	"  -v, --verbose          explain every skipped file\n"
+	"  -q, --quiet            no summary, no progress\n"
+	"  -h, --help             show this help\n";
+
+/* Every guest in turn; the summary and the exit code. */
+static int unify_all(struct unify *u, struct cmd *c)
 {
-	fputs("Usage: vunify unify [OPTIONS] POOL [GUEST...]\n"
-	      "Turn identical files of the guests under POOL into CoW links.\n\n"
-	      "  -n, --dry-run          show what would be done, change nothing\n"
-	      "      --json             print the run's figures as one JSON object on stdout\n"
-	      "      --ignore-mtime     unify files that differ only in mtime\n"
-	      "      --include-empty    unify empty files too\n"
-	      "      --hardlinks        unify files the guest hard-linked itself too (see vunify(8))\n"
-	      "      --exclude-from FILE  read exclude rules from FILE (see vunify(8))\n"
-	      "      --prometheus FILE  write the run's metrics for node_exporter to FILE\n"
-	      "  -c, --config FILE      system configuration (default " VUNIFY_SYSCONF ")\n"
-	      "  -v, --verbose          explain every skipped file\n"
-	      "  -q, --quiet            no summary, no progress\n"
-	      "  -h, --help             show this help\n", f);
-}
+	int r = 0, rc = EXIT_OK;
 
-int cmd_unify(int argc, char **argv)
-{
-	static const struct option longopts[] = {
-		{ "dry-run", no_argument, NULL, 'n' },
-		{ "json", no_argument, NULL, 'J' },
-		{ "ignore-mtime", no_argument, NULL, 'M' },
-		{ "include-empty", no_argument, NULL, 'E' },
-		{ "hardlinks", no_argument, NULL, 'H' },
-		{ "exclude-from", required_argument, NULL, 'X' },
-		{ "prometheus", required_argument, NULL, 'P' },
-		{ "config", required_argument, NULL, 'c' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
-	struct options o = { 0 };
-	struct hashdb_pool pool;
-	struct guests g = { 0 };
-	struct unify u = { .o = &o, .pool = &pool };
-	char err[512];
-	uint64_t t0 = now_ms();
-	pid_t holder;
-	int c, r, rc = EXIT_OK;
-
-	while ((c = getopt_long(argc, argv, "+nc:vqh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'n': o.dry_run = true; break;
-		case 'J': o.json = true; break;
-		case 'M': o.ignore_mtime = true; break;
-		case 'E': o.include_empty = true; break;
-		case 'H': o.hardlinks = true; break;
-		case 'X':
-			if (exclude_load(&o.excludes, optarg, err, sizeof(err)) < 0) {
-				msg_error("%s", err);
-				exclude_free(&o.excludes);
-				return EXIT_USAGE;
-			}
-			break;
-		case 'P': o.prometheus = optarg; break;
-		case 'c': o.config = optarg; break;
-		case 'v': o.verbose++; break;
-		case 'q': o.verbose = -1; break;
-		case 'h': usage(stdout); exclude_free(&o.excludes); return EXIT_OK;
-		default: usage(stderr); exclude_free(&o.excludes); return EXIT_USAGE;
-		}
-	}
-	if (optind >= argc) {
-		usage(stderr);
-		exclude_free(&o.excludes);
-		return EXIT_USAGE;
-	}
-	o.progress = o.verbose >= 0 && isatty(STDERR_FILENO);
-	u.prog.on = o.progress;
-	/* A lease break is signalled with SIGIO, whose default action would
-	 * kill us; the lease is held for microseconds, so ignore it. */
-	signal(SIGIO, SIG_IGN);
-
-	/* A dry run changes nothing, not even by creating the pool's state. */
-	r = hashdb_pool_open(argv[optind], !o.dry_run, &pool);
-	if (r < 0) {
-		msg_error("%s: cannot open pool: %s", esc(argv[optind], 0),
-			  r == -ENOTDIR ? "not a directory" : strerror(-r));
-		exclude_free(&o.excludes);
-		return EXIT_FATAL;
-	}
-	pool_report_recovery(argv[optind], &pool);
-	r = pool.statefd < 0 ? 0 : hashdb_pool_lock(&pool, &holder);
-	if (r < 0) {
-		if (r == -EWOULDBLOCK && holder)
-			msg_error("%s: another vunify run (pid %d) is working on this pool",
-				  esc(argv[optind], 0), (int)holder);
-		else
-			msg_error("%s: cannot lock pool: %s", esc(argv[optind], 0), strerror(-r));
-		rc = r == -EWOULDBLOCK ? EXIT_LOCKED : EXIT_FATAL;
-		goto out;
-	}
-	if (!o.dry_run) {
-		/* A stat cache a killed run was writing. */
-		int n = hashdb_pool_clean_tmp(&pool);
-		if (n > 0)
-			u.st.cleaned += (uint64_t)n;
-	}
-	rc = config_apply(&o, &pool);
-	if (rc)
-		goto out;
-	if (guests_list(&pool, argv + optind + 1, argc - optind - 1, &g) < 0) {
-		rc = EXIT_USAGE;
-		goto out;
-	}
-	if (u.prog.on)
-		u.total = count_entries(&pool, &g, &o.excludes);
-	if (prehash_start(&u.ph) < 0)
-		u.ph = NULL;	/* only slower */
-	u.io[0] = malloc(HASHDB_IO_CHUNK > COWLINK_CMP_CHUNK ? HASHDB_IO_CHUNK : COWLINK_CMP_CHUNK);
-	u.io[1] = malloc(COWLINK_CMP_CHUNK);
-	if (!u.io[0] || !u.io[1]) {
-		msg_error("out of memory");
-		rc = EXIT_FATAL;
-		goto out;
-	}
-	for (size_t i = 0; i < g.n; i++) {
-		r = unify_guest(&u, g.names[i]);
+	for (size_t i = 0; i < c->guests.n; i++) {
+		r = unify_guest(u, c->guests.names[i]);
 		if (r < 0)
 			break;
 	}
-	progress_done(&u.prog);
-	if (o.json)
-		print_json(&u, g.n, now_ms() - t0);
-	if (o.verbose >= 0)
-		print_summary(&u, g.n, now_ms() - t0);
+	progress_done(&u->prog);
+	if (c->o.json)
+		print_json(u, c->guests.n, now_ms() - c->t0);
+	if (c->o.verbose >= 0)
+		print_summary(u, c->guests.n, now_ms() - c->t0);
 	if (r < 0)
 		rc = EXIT_FATAL;
-	else if (u.st.skipped[SK_ERROR] || u.st.skipped[SK_COLLISION])
+	else if (u->st.skipped[SK_ERROR] || u->st.skipped[SK_COLLISION])
 		rc = EXIT_TROUBLE;
-	write_metrics(&u, argv[optind], g.n, rc, now_ms() - t0);
-out:
-	prehash_stop(u.ph);
-	free(u.io[0]);
-	free(u.io[1]);
-	free(o.prometheus_dir);
-	guests_free(&g);
-	free(u.dry.slots);
-	hashdb_pool_close(&pool);
-	exclude_free(&o.excludes);
+	write_metrics(u, c->poolpath, c->guests.n, rc, now_ms() - c->t0);
 	return rc;
 }
+
+static int run(struct cmd *c)
+{
+	struct unify *u = c->self;
+	int rc;
+
+	u->o = &c->o;
+	u->pool = &c->pool;
+	u->prog.on = c->o.progress;
+	/* A lease break is signalled with SIGIO, whose default action would
+	 * kill us; the lease is held for microseconds, so ignore it. */
+	signal(SIGIO, SIG_IGN);
+	if (!c->o.dry_run) {
+		/* A stat cache a killed run was writing. */
+		int n = hashdb_pool_clean_tmp(&c->pool);
+		if (n > 0)
+			u->st.cleaned += (uint64_t)n;
+	}
+	if (u->prog.on)
+		u->total = count_entries(&c->pool, &c->guests, &c->o.excludes);
+	if (prehash_start(&u->ph) < 0)
+		u->ph = NULL;	/* only slower */
+	u->io[0] = malloc(HASHDB_IO_CHUNK > COWLINK_CMP_CHUNK ? HASHDB_IO_CHUNK : COWLINK_CMP_CHUNK);
+	u->io[1] = malloc(COWLINK_CMP_CHUNK);
+	if (u->io[0] && u->io[1]) {
+		rc = unify_all(u, c);
+	} else {
+		msg_error("out of memory");
+		rc = EXIT_FATAL;
+	}
+	prehash_stop(u->ph);
+	free(u->io[0]);
+	free(u->io[1]);
+	free(u->dry.slots);
+	return rc;
+}
+
+/* Its own options: what to unify, and where exclude rules come from (they
+ * go into the shared options, where the configuration is merged). */
+static int option(struct cmd *c, int opt, const char *arg)
+{
+	char err[512];
+
+	switch (opt) {
+	case 'M': c->o.ignore_mtime = true; break;
+	case 'E': c->o.include_empty = true; break;
+	case 'H': c->o.hardlinks = true; break;
+	case 'X':
+		if (exclude_load(&c->o.excludes, arg, err, sizeof(err)) < 0) {
+			msg_error("%s", err);
+			return EXIT_USAGE;
+		}
+		break;
+	}
+	return 0;
+}
+
+static const struct option longopts[] = {
+	{ "ignore-mtime", no_argument, NULL, 'M' },
+	{ "include-empty", no_argument, NULL, 'E' },
+	{ "hardlinks", no_argument, NULL, 'H' },
+	{ "exclude-from", required_argument, NULL, 'X' },
+	{ 0 }
+};
+
+/* A dry run changes nothing, not even by creating the pool's state. */
+const struct command unify_command = {
+	.name = "unify",
+	.what = "turn identical files of the guests into CoW links",
+	.help = help,
+	.common = CMD_DRY_RUN | CMD_JSON | CMD_PROMETHEUS | CMD_CONFIG | CMD_VERBOSE | CMD_QUIET,
+	.shortopts = "",
+	.longopts = longopts,
+	.option = option,
+	.min_args = 1, .max_args = -1,
+	.pool = CMD_POOL_CREATE,
+	.guests = CMD_GUESTS_ALL,
+	.run = run,
+	.self_size = sizeof(struct unify),
+};

@@ -18,8 +18,8 @@
  * Exit: 5 when anything was wrong (repaired or not), 1 on other errors.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <inttypes.h>
@@ -32,6 +32,7 @@
 #include "cowlink/cowlink.h"
 #include "hashdb/hash.h"
 #include "hashdb/identity.h"
+#include "vunify/command.h"
 #include "vunify/config.h"
 #include "vunify/objects.h"
 #include "vunify/prometheus.h"
@@ -109,27 +110,6 @@ static void on_stray(void *ctx, const char *name, const char *why)
 	msg_error("%s/objects/%s: %s", HASHDB_DIR, esc(name, 0), why);
 }
 
-/* Does the content + metadata of @fd have identity @hex (with or without
- * mtime)?  1 yes, 0 no, <0 error. */
-static int identity_matches(int fd, const char *hex, uint64_t *bytes)
-{
-	struct hashdb_hash content, id, want;
-	struct cowlink_meta m;
-	int r = hashdb_hash_from_hex(hex, &want);
-
-	r = r ?: hashdb_hash_fd(fd, &content, bytes, 1);
-	r = r ?: cowlink_meta_read(fd, &m);
-	if (r < 0)
-		return r;
-	r = hashdb_identity(&content, &m, false, &id);
-	if (r == 0 && memcmp(id.b, want.b, sizeof(id.b)))
-		r = hashdb_identity(&content, &m, true, &id);
-	cowlink_meta_free(&m);
-	if (r < 0)
-		return r;
-	return memcmp(id.b, want.b, sizeof(id.b)) == 0;
-}
-
 struct marker_arg {
 	int fd;
 	const char *hex;
@@ -182,7 +162,7 @@ static void check_object(struct verify *v, struct objent *e, char *name)
 		problem(v, HASHDB_DIR, where, "marker %s does not match the object's name",
 			r == 0 ? marker : r == -ENODATA ? "(none)" : "(malformed)");
 	}
-	r = identity_matches(fd, e->hex, &bytes);
+	r = hashdb_identity_matches(fd, e->hex, 1, &bytes);
 	v->c.bytes += bytes;
 	if (r < 0) {
 		e->flags |= UNREADABLE;
@@ -294,7 +274,63 @@ static bool is_leftover(int fd, const struct stat *st, const char *marker)
 
 	if (st->st_nlink != 1 || cowlink_is_immutable(fd, &imm) < 0 || imm)
 		return false;
-	return identity_matches(fd, marker, &bytes) == 1;
+	return hashdb_identity_matches(fd, marker, 1, &bytes) == 1;
+}
+
+/* A repair of @e done (@r 0), or why it failed ("WHAT: reason"). */
+static void count_repair(struct verify *v, const struct walk_entry *e, int r, const char *what)
+{
+	if (r < 0) {
+		v->c.errors++;
+		msg_error("%s%s: %s: %s", esc(v->guest, 0), esc(e->path, 1), what, strerror(-r));
+	} else {
+		v->c.repaired++;
+	}
+}
+
+/* A path whose inode is the object @obj: it shares the object's state. */
+static void check_shared(struct verify *v, const struct walk_entry *e, struct objent *obj)
+{
+	struct stat st;
+	int fd, r;
+
+	if (!(obj->flags & BAD_CONTENT)) {
+		if (obj->flags & (BAD_MARKER | WRITABLE))
+			problem(v, v->guest, e->path, "shares object %.2s/%s, which %s%s%s", obj->hex,
+				obj->hex, obj->flags & WRITABLE ? "is writable" : "",
+				(obj->flags & (BAD_MARKER | WRITABLE)) == (BAD_MARKER | WRITABLE) ?
+					" and " : "",
+				obj->flags & BAD_MARKER ? "has a marker not matching its name" : "");
+		return;
+	}
+	v->c.damaged_paths++;
+	problem(v, v->guest, e->path, "shares damaged object %.2s/%s%s", obj->hex, obj->hex,
+		v->repair ? "; split into a private copy (holding the damaged content)" : "");
+	if (!v->repair)
+		return;
+	fd = walk_open_regular(e->dirfd, e->name, &st);
+	r = fd < 0 ? fd : split_link(v->pool, fd, e->dirfd, e->name);
+	if (fd >= 0)
+		close(fd);
+	count_repair(v, e, r, "cannot split");
+}
+
+/* A marked path (open as @fd) whose inode is no object. */
+static void check_stray(struct verify *v, const struct walk_entry *e, int fd,
+			const struct stat *st, const char *marker)
+{
+	if (marker && is_leftover(fd, st, marker)) {
+		v->c.leftovers++;
+		msg_info(v->o, "%s%s: marked by a unify that was interrupted; the next unify finishes it",
+			 esc(v->guest, 0), esc(e->path, 1));
+		return;
+	}
+	v->c.stray_markers++;
+	problem(v, v->guest, e->path, "marked as CoW link %s, but is not a pool object%s",
+		marker ? marker : "(malformed marker)",
+		v->repair ? "; marker removed, now a private file" : "");
+	if (v->repair)
+		count_repair(v, e, unmark(v, fd), "cannot remove marker");
 }
 
 static void check_path(struct verify *v, const struct walk_entry *e)
@@ -307,32 +343,8 @@ static void check_path(struct verify *v, const struct walk_entry *e)
 
 	if (makedev(s->stx_dev_major, s->stx_dev_minor) == v->pool->dev)
 		obj = find_ino(v, s->stx_ino);
-	if (obj && !(obj->flags & BAD_CONTENT)) {
-		if (obj->flags & (BAD_MARKER | WRITABLE))
-			problem(v, v->guest, e->path, "shares object %.2s/%s, which %s%s%s", obj->hex,
-				obj->hex, obj->flags & WRITABLE ? "is writable" : "",
-				(obj->flags & (BAD_MARKER | WRITABLE)) == (BAD_MARKER | WRITABLE) ?
-					" and " : "",
-				obj->flags & BAD_MARKER ? "has a marker not matching its name" : "");
-		return;
-	}
 	if (obj) {
-		v->c.damaged_paths++;
-		problem(v, v->guest, e->path, "shares damaged object %.2s/%s%s", obj->hex, obj->hex,
-			v->repair ? "; split into a private copy (holding the damaged content)" : "");
-		if (!v->repair)
-			return;
-		fd = walk_open_regular(e->dirfd, e->name, &st);
-		r = fd < 0 ? fd : split_link(v->pool, fd, e->dirfd, e->name);
-		if (fd >= 0)
-			close(fd);
-		if (r < 0) {
-			v->c.errors++;
-			msg_error("%s%s: cannot split: %s", esc(v->guest, 0), esc(e->path, 1),
-				  strerror(-r));
-		} else {
-			v->c.repaired++;
-		}
+		check_shared(v, e, obj);
 		return;
 	}
 	/* Never opens anything but a regular file, whatever was swapped in. */
@@ -346,37 +358,12 @@ static void check_path(struct verify *v, const struct walk_entry *e)
 		return;
 	}
 	r = cowlink_marker_get(fd, marker);
-	if (r == -ENODATA || r == -ENOTSUP) {
-		close(fd);
-		return;
-	}
-	if (r < 0 && r != -EINVAL) {
+	if (r == 0 || r == -EINVAL) {
+		check_stray(v, e, fd, &st, r == 0 ? marker : NULL);
+	} else if (r != -ENODATA && r != -ENOTSUP) {
 		v->c.errors++;
 		msg_error("%s%s: cannot read marker: %s", esc(v->guest, 0), esc(e->path, 1),
 			  strerror(-r));
-		close(fd);
-		return;
-	}
-	if (r == 0 && is_leftover(fd, &st, marker)) {
-		v->c.leftovers++;
-		msg_info(v->o, "%s%s: marked by a unify that was interrupted; the next unify finishes it",
-			 esc(v->guest, 0), esc(e->path, 1));
-		close(fd);
-		return;
-	}
-	v->c.stray_markers++;
-	problem(v, v->guest, e->path, "marked as CoW link %s, but is not a pool object%s",
-		r == 0 ? marker : "(malformed marker)",
-		v->repair ? "; marker removed, now a private file" : "");
-	if (v->repair) {
-		r = unmark(v, fd);
-		if (r < 0) {
-			v->c.errors++;
-			msg_error("%s%s: cannot remove marker: %s", esc(v->guest, 0),
-				  esc(e->path, 1), strerror(-r));
-		} else {
-			v->c.repaired++;
-		}
 	}
 	close(fd);
 }
@@ -523,107 +510,98 @@ static void write_metrics(const struct verify *v, const char *poolpath, int rc, 
 	prom_finish(&p, "verify", rc, ms / 1000.0);
 }
 
-static void usage(FILE *f)
+static const char help[] =
+	"Usage: vunify verify [OPTIONS] POOL [GUEST...]\n"
+	"Re-hash every pool object and check it against its name, its marker and its\n"
+	"immutable flag; check every marked path of the guests.  Exit code 5 when\n"
+	"anything is wrong.\n\n"
+	"      --repair           restore intact objects' markers and flags, split the\n"
+	"                         paths of damaged objects into private copies, remove\n"
+	"                         stale markers\n"
+	"      --json             print the findings as one JSON object on stdout\n"
+	"      --prometheus FILE  write the run's metrics for node_exporter to FILE\n"
+	"  -c, --config FILE      system configuration (default " VUNIFY_SYSCONF ")\n"
+	"  -v, --verbose          report repairs too\n"
+	"  -q, --quiet            no summary, no progress\n"
+	"  -h, --help             show this help\n";
+
+static void print_summary(const struct verify *v)
 {
-	fputs("Usage: vunify verify [OPTIONS] POOL [GUEST...]\n"
-	      "Re-hash every pool object and check it against its name, its marker and its\n"
-	      "immutable flag; check every marked path of the guests.  Exit code 5 when\n"
-	      "anything is wrong.\n\n"
-	      "      --repair           restore intact objects' markers and flags, split the\n"
-	      "                         paths of damaged objects into private copies, remove\n"
-	      "                         stale markers\n"
-	      "      --json             print the findings as one JSON object on stdout\n"
-	      "      --prometheus FILE  write the run's metrics for node_exporter to FILE\n"
-	      "  -c, --config FILE      system configuration (default " VUNIFY_SYSCONF ")\n"
-	      "  -v, --verbose          report repairs too\n"
-	      "  -q, --quiet            no summary, no progress\n"
-	      "  -h, --help             show this help\n", f);
+	fprintf(stderr, "vunify: verify: %" PRIu64 " objects (%.1f MiB), %" PRIu64
+		" guest files: %" PRIu64 " damaged objects, %" PRIu64 " bad markers, %" PRIu64
+		" writable objects, %" PRIu64 " damaged paths, %" PRIu64 " stray markers%s\n",
+		v->c.objects, v->c.bytes / 1048576.0, v->c.files, v->c.damaged, v->c.bad_markers,
+		v->c.writable, v->c.damaged_paths, v->c.stray_markers,
+		v->repair ? "" : v->nprobs ? " (run with --repair to fix)" : "");
+	if (v->repair && v->nprobs)
+		fprintf(stderr, "vunify: verify: repaired %" PRIu64 "%s\n", v->c.repaired,
+			v->c.damaged ? "; run vunify gc to renumber the pool's objects" : "");
 }
 
-int cmd_verify(int argc, char **argv)
+static void verify_free(struct verify *v)
 {
-	static const struct option longopts[] = {
-		{ "repair", no_argument, NULL, 'R' },
-		{ "json", no_argument, NULL, 'J' },
-		{ "prometheus", required_argument, NULL, 'P' },
-		{ "config", required_argument, NULL, 'c' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
-	struct options o = { 0 };
-	struct hashdb_pool pool;
-	struct verify v = { .o = &o, .pool = &pool };
-	struct guests g = { 0 };
-	uint64_t t0 = now_ms();
-	int c, r, rc;
+	for (size_t i = 0; i < v->nprobs; i++) {
+		free(v->probs[i].where);
+		free(v->probs[i].what);
+	}
+	free(v->probs);
+	free(v->by_ino);
+	objects_free(&v->objs);
+}
 
-	while ((c = getopt_long(argc, argv, "+c:vqh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'R': v.repair = true; break;
-		case 'J': o.json = true; break;
-		case 'P': o.prometheus = optarg; break;
-		case 'c': o.config = optarg; break;
-		case 'v': o.verbose++; break;
-		case 'q': o.verbose = -1; break;
-		case 'h': usage(stdout); return EXIT_OK;
-		default: usage(stderr); return EXIT_USAGE;
-		}
-	}
-	if (optind >= argc) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	v.prog.on = o.verbose >= 0 && isatty(STDERR_FILENO);
-	rc = pool_open_locked(argv[optind], false, &pool);
-	if (rc)
-		return rc;
-	rc = config_apply(&o, &pool);
-	if (rc)
-		goto out;
-	if (guests_list(&pool, argv + optind + 1, argc - optind - 1, &g) < 0) {
-		rc = EXIT_USAGE;
-		goto out;
-	}
-	r = verify_objects(&v);
+static int run(struct cmd *c)
+{
+	struct verify *v = c->self;
+	int r, rc = EXIT_OK;
+
+	v->o = &c->o;
+	v->pool = &c->pool;
+	v->prog.on = c->o.progress;
+	r = verify_objects(v);
 	if (r < 0) {
-		msg_error("%s: cannot list objects: %s", esc(argv[optind], 0), strerror(-r));
+		msg_error("%s: cannot list objects: %s", esc(c->poolpath, 0), strerror(-r));
 		rc = EXIT_FATAL;
 		goto out;
 	}
-	for (size_t i = 0; i < g.n; i++)
-		verify_guest(&v, g.names[i]);
-	if (v.repair)
-		retire_damaged(&v);
-	if (v.nprobs)
+	for (size_t i = 0; i < c->guests.n; i++)
+		verify_guest(v, c->guests.names[i]);
+	if (v->repair)
+		retire_damaged(v);
+	if (v->nprobs)
 		rc = EXIT_DAMAGE;
-	else if (v.c.errors)
+	else if (v->c.errors)
 		rc = EXIT_TROUBLE;
-	if (o.json)
-		print_json(&v, rc);
-	if (o.verbose >= 0)
-		fprintf(stderr, "vunify: verify: %" PRIu64 " objects (%.1f MiB), %" PRIu64
-			" guest files: %" PRIu64 " damaged objects, %" PRIu64 " bad markers, %" PRIu64
-			" writable objects, %" PRIu64 " damaged paths, %" PRIu64 " stray markers%s\n",
-			v.c.objects, v.c.bytes / 1048576.0, v.c.files, v.c.damaged, v.c.bad_markers,
-			v.c.writable, v.c.damaged_paths, v.c.stray_markers,
-			v.repair ? "" : v.nprobs ? " (run with --repair to fix)" : "");
-	if (o.verbose >= 0 && v.repair && v.nprobs)
-		fprintf(stderr, "vunify: verify: repaired %" PRIu64 "%s\n", v.c.repaired,
-			v.c.damaged ? "; run vunify gc to renumber the pool's objects" : "");
-	write_metrics(&v, argv[optind], rc, now_ms() - t0);
+	if (c->o.json)
+		print_json(v, rc);
+	if (c->o.verbose >= 0)
+		print_summary(v);
+	write_metrics(v, c->poolpath, rc, now_ms() - c->t0);
 out:
-	for (size_t i = 0; i < v.nprobs; i++) {
-		free(v.probs[i].where);
-		free(v.probs[i].what);
-	}
-	free(v.probs);
-	free(v.by_ino);
-	objects_free(&v.objs);
-	guests_free(&g);
-	hashdb_pool_close(&pool);
-	exclude_free(&o.excludes);
-	free(o.prometheus_dir);
+	verify_free(v);
 	return rc;
 }
+
+static const struct option longopts[] = {
+	{ "repair", no_argument, NULL, 'R' },
+	{ 0 }
+};
+
+static const struct cmd_flag flags[] = {
+	{ 'R', offsetof(struct verify, repair) },
+	{ 0 }
+};
+
+const struct command verify_command = {
+	.name = "verify",
+	.what = "check every object and CoW link for bit rot or tampering",
+	.help = help,
+	.common = CMD_JSON | CMD_PROMETHEUS | CMD_CONFIG | CMD_VERBOSE | CMD_QUIET,
+	.shortopts = "",
+	.longopts = longopts,
+	.flags = flags,
+	.min_args = 1, .max_args = -1,
+	.pool = CMD_POOL_LOCKED,
+	.guests = CMD_GUESTS_ALL,
+	.run = run,
+	.self_size = sizeof(struct verify),
+};

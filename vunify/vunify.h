@@ -30,6 +30,8 @@ struct options {
 	const char *prometheus;	/* --prometheus FILE */
 	char *prometheus_dir;	/* prometheus-dir from the configuration */
 };
+/* Free what the options own (exclude rules, prometheus_dir); command.c. */
+void options_free(struct options *o);
 
 /* Messages: "vunify: ..." on stderr.  Paths are printed escaped so a name
  * with newlines or invalid UTF-8 can neither forge lines nor break JSON. */
@@ -63,30 +65,20 @@ struct guests {
 	char **names;
 	size_t n;
 };
+/* 0; -EINVAL when a given name is no guest's (said on stderr); another
+ * negative errno when the pool cannot be read (not said). */
 int guests_list(struct hashdb_pool *p, char **given, int ngiven, struct guests *g);
 void guests_free(struct guests *g);
 /* Open guest @name of the pool (a directory on the pool's filesystem,
  * never through a symlink).  Negative errno on failure. */
 int guest_open(struct hashdb_pool *p, const char *name);
 
-int cmd_unify(int argc, char **argv);
-int cmd_audit(int argc, char **argv);
-int cmd_gc(int argc, char **argv);
-int cmd_verify(int argc, char **argv);
-int cmd_split(int argc, char **argv);
-int cmd_remove(int argc, char **argv);
-
-/* Say what the pool's opening repaired (flags a crash left cleared). */
-void pool_report_recovery(const char *path, const struct hashdb_pool *p);
-/* Open POOL and take its run lock, with the messages and exit codes of
- * vunify(8): returns 0, or EXIT_FATAL / EXIT_LOCKED after printing why.
- * A pool without state is opened (and locked) only when @create. */
-int pool_open_locked(const char *path, bool create, struct hashdb_pool *p);
 /* Entries of the guests a walk would visit (excluded directories are not
- * entered): the total for a progress bar.  A stat-only walk. */
+ * entered): the total for a progress bar.  A stat-only walk (guests.c). */
 uint64_t count_entries(struct hashdb_pool *p, const struct guests *g, const struct exclude *x);
 /* Replace the CoW link @name in @dirfd (open as @fd) by a private copy
- * with all its metadata (cowlink_copy_up), keeping the directory's mtime. */
+ * with all its metadata (cowlink_copy_up), keeping the directory's mtime
+ * (split.c; verify --repair uses it too). */
 int split_link(struct hashdb_pool *p, int fd, int dirfd, const char *name);
 
 /* What gc did (vunify/gc.c). */

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "vunify/walk.h"
 
+#include "cowlink/cowlink.h"
+
 #include <dirent.h>
 #include <stdio.h>
 #include <errno.h>
@@ -412,7 +414,7 @@ int walk_open_regular(int dirfd, const char *name, struct stat *st)
 		r = -ESTALE;
 		goto out;
 	}
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
+	cowlink_fd_path(proc, sizeof(proc), pfd);
 	fd = open(proc, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_NOATIME | O_CLOEXEC);
 	if (fd < 0 && errno == EPERM)
 		fd = open(proc, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);

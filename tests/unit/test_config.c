@@ -1,17 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* vunify.conf(5) parser, exclude rule precedence, Prometheus path and
- * label escaping, object names.  The vunify sources are compiled in: they
- * are not a library. */
+ * label escaping (all from vunify's library). */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "vunify/config.c"
-/* vunify/exclude.c is linked by tests/meson.build (vunify_pure) */
-#include "vunify/objects.c"
-#include "vunify/prometheus.c"
-#include "vunify/report.c"
+#include "vunify/config.h"
+#include "vunify/prometheus.h"
+#include "vunify/vunify.h"
 
 static int parse(struct vconfig *c, const char *text, bool system, char *err, size_t len)
 {
@@ -129,15 +127,14 @@ Test(config, merge_precedence)
 				 "exclude = + /usr/bin\nprometheus-dir = /m\n",
 			   true, err, sizeof(err)),
 		     0);
-	cr_assert_eq(merge(&o, &pool, &sys), 0);
+	cr_assert_eq(config_merge(&o, &pool, &sys), 0);
 	cr_expect(!o.include_empty, "the pool's 'no' beats the system's 'yes'");
 	cr_expect(o.ignore_mtime, "the system's setting applies when the pool has none");
 	cr_expect_str_eq(o.prometheus_dir, "/m");
 	cr_expect(!exclude_match(&o.excludes, "/etc/shadow", false), "command line first");
 	cr_expect(exclude_match(&o.excludes, "/usr/bin", true), "pool rule before system rule");
 	cr_expect(!exclude_match(&o.excludes, "/var/x", false));
-	exclude_free(&o.excludes);
-	free(o.prometheus_dir);
+	options_free(&o);
 	config_free(&pool);
 	config_free(&sys);
 }
@@ -187,33 +184,8 @@ Test(prometheus, label_escaping)
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
 
-	label_value(f, "a\"b\\c\nd\xff");
+	prom_label_value(f, "a\"b\\c\nd\xff");
 	fclose(f);
 	cr_expect_str_eq(buf, "a\\\"b\\\\c\\nd\\\\xff");
 	free(buf);
-}
-
-Test(objects, names)
-{
-	char hex[COWLINK_HEX_LEN + 1];
-	unsigned gen;
-	const char *h = "0123456789abcdef0123456789abcdef";
-	char name[64];
-
-	cr_expect_eq(object_parse_name(h, hex, &gen), 0);
-	cr_expect_eq(gen, 0);
-	snprintf(name, sizeof(name), "%s.12", h);
-	cr_expect_eq(object_parse_name(name, hex, &gen), 0);
-	cr_expect_eq(gen, 12);
-	cr_expect_str_eq(hex, h);
-	snprintf(name, sizeof(name), "%s.0", h);
-	cr_expect_eq(object_parse_name(name, hex, &gen), -EINVAL, "gen 0 has no suffix");
-	snprintf(name, sizeof(name), "%s.01", h);
-	cr_expect_eq(object_parse_name(name, hex, &gen), -EINVAL);
-	snprintf(name, sizeof(name), "%s.1000", h);
-	cr_expect_eq(object_parse_name(name, hex, &gen), -EINVAL);
-	snprintf(name, sizeof(name), "%s~tmp", h);
-	cr_expect_eq(object_parse_name(name, hex, &gen), -EINVAL);
-	cr_expect_eq(object_parse_name("0123456789ABCDEF0123456789ABCDEF", hex, &gen), -EINVAL);
-	cr_expect_eq(object_parse_name("short", hex, &gen), -EINVAL);
 }

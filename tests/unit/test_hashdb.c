@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* hashdb: hash hex round trip, content hashing, the identity key, the stat
  * cache (save/load, corrupt detection: truncated, flipped byte, bad magic
- * -> HASHDB_SC_CORRUPT) and the pool's object store. */
+ * -> HASHDB_SC_CORRUPT, file names) and the pool's object store and
+ * object names. */
 #include <errno.h>
 #include <inttypes.h>
 #include <sys/stat.h>
@@ -318,6 +319,23 @@ Test(statcache, guest_names_with_any_byte)
 	close(dfd);
 }
 
+Test(statcache, file_names_decode)
+{
+	char guest[8];
+
+	cr_assert_eq(hashdb_sc_guest_of("610aff.sc", guest, sizeof(guest)), 0);
+	cr_expect_str_eq(guest, "a\n\xff");
+	cr_expect_eq(hashdb_sc_guest_of("61.sc.tmp", guest, sizeof(guest)), -EINVAL);
+	cr_expect_eq(hashdb_sc_guest_of(".cowlink~1~0123456789abcdef~tmp", guest, sizeof(guest)),
+		     -EINVAL);
+	cr_expect_eq(hashdb_sc_guest_of("6.sc", guest, sizeof(guest)), -EINVAL, "odd length");
+	cr_expect_eq(hashdb_sc_guest_of("6A.sc", guest, sizeof(guest)), -EINVAL, "not ours");
+	cr_expect_eq(hashdb_sc_guest_of("612f62.sc", guest, sizeof(guest)), -EINVAL, "a '/'");
+	cr_expect_eq(hashdb_sc_guest_of("610062.sc", guest, sizeof(guest)), -EINVAL, "a NUL");
+	cr_expect_eq(hashdb_sc_guest_of("6161616161616161.sc", guest, sizeof(guest)), -EINVAL,
+		     "too long for the buffer");
+}
+
 /* ---- pool objects --------------------------------------------------------- */
 
 #define HEX_ID "ab0123456789abcdef0123456789abcd"
@@ -403,4 +421,29 @@ Test(pool, lock_is_exclusive)
 	hashdb_pool_close(&a);
 	cr_assert_eq(hashdb_pool_lock(&b, &holder), 0, "lock not released on close");
 	hashdb_pool_close(&b);
+}
+
+Test(objects, names)
+{
+	char hex[COWLINK_HEX_LEN + 1];
+	unsigned gen;
+	const char *h = "0123456789abcdef0123456789abcdef";
+	char name[64];
+
+	cr_expect_eq(hashdb_object_parse_name(h, hex, &gen), 0);
+	cr_expect_eq(gen, 0);
+	snprintf(name, sizeof(name), "%s.12", h);
+	cr_expect_eq(hashdb_object_parse_name(name, hex, &gen), 0);
+	cr_expect_eq(gen, 12);
+	cr_expect_str_eq(hex, h);
+	snprintf(name, sizeof(name), "%s.0", h);
+	cr_expect_eq(hashdb_object_parse_name(name, hex, &gen), -EINVAL, "gen 0 has no suffix");
+	snprintf(name, sizeof(name), "%s.01", h);
+	cr_expect_eq(hashdb_object_parse_name(name, hex, &gen), -EINVAL);
+	snprintf(name, sizeof(name), "%s.1000", h);
+	cr_expect_eq(hashdb_object_parse_name(name, hex, &gen), -EINVAL);
+	snprintf(name, sizeof(name), "%s~tmp", h);
+	cr_expect_eq(hashdb_object_parse_name(name, hex, &gen), -EINVAL);
+	cr_expect_eq(hashdb_object_parse_name("0123456789ABCDEF0123456789ABCDEF", hex, &gen), -EINVAL);
+	cr_expect_eq(hashdb_object_parse_name("short", hex, &gen), -EINVAL);
 }
