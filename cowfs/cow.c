@@ -158,16 +158,48 @@ bool cf_is_cow_fd(struct cf_fs *fs, struct cf_inode *in, int fd)
 	struct stat st;
 	bool imm = false;
 
+	if (in && in->type != S_IFREG)
+		return false;
+	if (in && atomic_load(&in->cow))
+		return true;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return false;
+	/* A crash may have left an object's flag cleared, so a marked file
+	 * with the links of a shared object is one too. */
+	if (st.st_nlink < 2 && (cowlink_is_immutable(fd, &imm) < 0 || !imm))
+		return false;
+	if (cowlink_marker_get(fd, hex) < 0)
+		return false;
+	if (!in)
+		return true;
+	atomic_store(&in->cow, true);
+	if (!imm && cowlink_is_immutable(fd, &imm) == 0 && !imm)
+		restore_flag(fs, in, -1, NULL);
+	return true;
+}
+
+bool cf_is_cow_now(struct cf_fs *fs, struct cf_inode *in)
+{
+	struct stat st;
+	bool imm = false;
+	int fd, r;
+
 	if (in->type != S_IFREG)
 		return false;
 	if (atomic_load(&in->cow))
 		return true;
-	if (fstat(fd, &st) < 0 || st.st_nlink < 2 || cowlink_marker_get(fd, hex) < 0)
+	fd = cf_fd_get(fs, in);
+	if (fd < 0)
 		return false;
-	atomic_store(&in->cow, true);
-	if (cowlink_is_immutable(fd, &imm) == 0 && !imm)
-		restore_flag(fs, in, -1, NULL);
-	return true;
+	r = cf_stat(fd, "", AT_EMPTY_PATH, &st, &imm);
+	cf_fd_put(fs, in);
+	return r == 0 && cf_is_cow(fs, in, -1, NULL, &st, imm);
+}
+
+void cf_break_later(fuse_req_t req, struct cf_inode *in)
+{
+	cf_pending_add(cf_req_fs(req), cf_req_tid(req), in);
+	fuse_reply_err(req, ESTALE);
 }
 
 static bool expired(const struct timespec *now, const struct timespec *dl)
@@ -395,5 +427,49 @@ out:
 	if (src >= 0)
 		close(src);
 	pthread_mutex_unlock(lk);
+	return r;
+}
+
+int cf_open_if_cow(int dirfd, const char *name)
+{
+	int fd;
+
+	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (!cf_is_cow_fd(NULL, NULL, fd)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int run_name_op(void *p)
+{
+	struct cf_name_op *a = p;
+	int r;
+
+	if (a->rename)
+		r = renameat2(a->dirfd, a->name, a->newdirfd, a->newname, a->flags);
+	else
+		r = unlinkat(a->dirfd, a->name, (int)a->flags);
+	return r < 0 ? -errno : 0;
+}
+
+int cf_name_op(struct cf_fs *fs, struct cf_name_op *a)
+{
+	int fds[2] = { -1, -1 }, r;
+
+	r = run_name_op(a);
+	if (r != -EPERM)
+		return r;
+	fds[0] = cf_open_if_cow(a->dirfd, a->name);
+	if (a->rename)
+		fds[1] = cf_open_if_cow(a->newdirfd, a->newname);
+	if (fds[0] >= 0 || fds[1] >= 0)
+		r = cf_with_mutable(fs, fds, 2, run_name_op, a);
+	for (int i = 0; i < 2; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
 	return r;
 }

@@ -144,8 +144,32 @@ void cf_log_stats(struct cf_fs *fs);
  * it back (logged).  Updates in->cow (sticky). */
 bool cf_is_cow(struct cf_fs *fs, struct cf_inode *in, int dirfd, const char *name,
 	       const struct stat *st, bool immutable);
-/* The same, fresh, for an open fd of @in (any mode but O_PATH). */
+/* The same, fresh, for an open fd (any mode but O_PATH): a marked regular
+ * file that is immutable or has the links of a shared object.  @in: the
+ * inode @fd is of (its answer is cached, a missing flag restored), or NULL
+ * for a file that has no inode here yet. */
 bool cf_is_cow_fd(struct cf_fs *fs, struct cf_inode *in, int fd);
+/* Fresh check (statx of the inode now), before changing an inode that was
+ * not known as a CoW link: vunify may have made it one since the lookup,
+ * and a crash may have left its flag cleared, so EPERM is no test. */
+bool cf_is_cow_now(struct cf_fs *fs, struct cf_inode *in);
+/* Refuse a change to the CoW link @in with ESTALE and record a pending
+ * break, so that the VFS re-walks the path and the walk's lookup copies
+ * that path up. */
+void cf_break_later(fuse_req_t req, struct cf_inode *in);
+/* Open @name in @dirfd for the flag ioctls if it is a CoW link, else -1. */
+int cf_open_if_cow(int dirfd, const char *name);
+/* An unlink/rmdir (flags: AT_REMOVEDIR) or a rename (flags: RENAME_*). */
+struct cf_name_op {
+	int dirfd, newdirfd;
+	const char *name, *newname;
+	unsigned flags;
+	bool rename;
+};
+/* Run a name operation; when it fails EPERM because a CoW link is involved
+ * (immutable), run it again with the links' flags cleared under the pool's
+ * flag lock, so the shared inode stays for the other guests. */
+int cf_name_op(struct cf_fs *fs, struct cf_name_op *a);
 /* Log a restored flag (cowlink_restored_fn; @ctx: a path or NULL). */
 void cf_log_restored(void *ctx, int fd);
 /* Open the pool's state once it exists: recover flags, clean staging. */
@@ -173,6 +197,20 @@ pthread_mutex_t *cf_copy_lock(struct cf_fs *fs, dev_t dev, ino_t ino);
 
 /* ops.c */
 extern const struct fuse_lowlevel_ops cf_ops;
+/* statx of @name in @fd (flags: AT_EMPTY_PATH for @fd itself) into @st;
+ * *immutable: the inode carries the immutable flag.  0 or -errno. */
+int cf_stat(int fd, const char *name, int flags, struct stat *st, bool *immutable);
+
+static inline struct cf_fs *cf_req_fs(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+/* The caller's thread id: the VFS's re-walk after ESTALE comes from it. */
+static inline pid_t cf_req_tid(fuse_req_t req)
+{
+	return fuse_req_ctx(req)->pid;
+}
 
 #define cf_debug(fs, ...) \
 	do { \

@@ -37,16 +37,6 @@
 #define SYS_fchmodat2 452
 #endif
 
-static struct cf_fs *FS(fuse_req_t req)
-{
-	return fuse_req_userdata(req);
-}
-
-static pid_t TID(fuse_req_t req)
-{
-	return fuse_req_ctx(req)->pid;
-}
-
 static void proc_path(char *buf, size_t len, int fd)
 {
 	snprintf(buf, len, "/proc/self/fd/%d", fd);
@@ -75,7 +65,7 @@ static int check_new_name(fuse_ino_t parent, const char *name)
 
 /* ---- stat ---------------------------------------------------------------- */
 
-static int do_stat(int fd, const char *name, int flags, struct stat *st, bool *immutable)
+int cf_stat(int fd, const char *name, int flags, struct stat *st, bool *immutable)
 {
 	struct statx x;
 
@@ -101,50 +91,11 @@ static int do_stat(int fd, const char *name, int flags, struct stat *st, bool *i
 	return 0;
 }
 
-/* Is @in a CoW link?  Known ones answer at once; a regular file that is
- * immutable or has several links is checked for the marker. */
-static bool check_cow(struct cf_fs *fs, struct cf_inode *in, int dirfd, const char *name,
-		      const struct stat *st, bool immutable)
-{
-	return cf_is_cow(fs, in, dirfd, name, st, immutable);
-}
-
-/* Fresh check (statx of the inode now), before changing an inode that was
- * not known as a CoW link: vunify may have made it one since the lookup,
- * and a crash may have left its flag cleared, so EPERM is no test. */
-static bool is_cow_now(struct cf_fs *fs, struct cf_inode *in)
-{
-	struct stat st;
-	bool imm = false;
-	int fd, r;
-
-	if (in->type != S_IFREG)
-		return false;
-	if (atomic_load(&in->cow))
-		return true;
-	fd = cf_fd_get(fs, in);
-	if (fd < 0)
-		return false;
-	r = do_stat(fd, "", AT_EMPTY_PATH, &st, &imm);
-	cf_fd_put(fs, in);
-	return r == 0 && check_cow(fs, in, -1, NULL, &st, imm);
-}
-
 /* Each path of a CoW link is logically a private file. */
 static void fix_attr(struct cf_inode *in, struct stat *st)
 {
 	if (atomic_load(&in->cow))
 		st->st_nlink = 1;
-}
-
-/* Refuse a change to a CoW link so that the VFS re-walks the path; the
- * walk's lookup of the path copies it up (cow.c). */
-static void break_later(fuse_req_t req, struct cf_inode *in)
-{
-	struct cf_fs *fs = FS(req);
-
-	cf_pending_add(fs, TID(req), in);
-	fuse_reply_err(req, ESTALE);
 }
 
 /*
@@ -161,7 +112,7 @@ static int do_lookup(struct cf_fs *fs, fuse_req_t req, int pfd, const char *name
 	int r, tries = 0;
 
 retry:
-	r = do_stat(pfd, name, 0, &st, &imm);
+	r = cf_stat(pfd, name, 0, &st, &imm);
 	if (r < 0)
 		return r;
 	r = cf_inode_get(fs, pfd, name, &st, -1, &in);
@@ -169,8 +120,8 @@ retry:
 		goto retry;
 	if (r < 0)
 		return r;
-	cow = check_cow(fs, in, pfd, name, &st, imm);
-	r = may_break ? cf_pending_take(fs, TID(req), in, cow) : 0;
+	cow = cf_is_cow(fs, in, pfd, name, &st, imm);
+	r = may_break ? cf_pending_take(fs, cf_req_tid(req), in, cow) : 0;
 	if (r < 0) {		/* this thread's copy-up of it just failed */
 		cf_inode_forget(fs, in, 1);
 		return r;
@@ -181,7 +132,7 @@ retry:
 		r = cf_copy_up(fs, pfd, name, &st);
 		cf_inode_forget(fs, in, 1);
 		if (r < 0) {
-			cf_pending_fail(fs, TID(req), st.st_dev, st.st_ino, r);
+			cf_pending_fail(fs, cf_req_tid(req), st.st_dev, st.st_ino, r);
 			return r;
 		}
 		/* The shared inode lost a link and its ctime changed. */
@@ -200,7 +151,7 @@ retry:
 
 static void cf_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct cf_fs *fs = FS(req);
+	struct cf_fs *fs = cf_req_fs(req);
 	struct cf_inode *pin = cf_inode(fs, parent);
 	struct fuse_entry_param e;
 	int pfd, r;
@@ -234,7 +185,7 @@ static void cf_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void cf_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	struct cf_fs *fs = FS(req);
+	struct cf_fs *fs = cf_req_fs(req);
 
 	cf_inode_forget(fs, cf_inode(fs, ino), nlookup);
 	fuse_reply_none(req);
@@ -242,7 +193,7 @@ static void cf_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 
 static void cf_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
-	struct cf_fs *fs = FS(req);
+	struct cf_fs *fs = cf_req_fs(req);
 
 	for (size_t i = 0; i < count; i++)
 		cf_inode_forget(fs, cf_inode(fs, forgets[i].ino), forgets[i].nlookup);
@@ -251,28 +202,28 @@ static void cf_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 
 static void cf_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct cf_fs *fs = FS(req);
+	struct cf_fs *fs = cf_req_fs(req);
 	struct cf_inode *in = cf_inode(fs, ino);
 	struct stat st;
 	bool imm;
 	int fd, r;
 
 	if (fi) {
-		r = do_stat((int)fi->fh, "", AT_EMPTY_PATH, &st, &imm);
+		r = cf_stat((int)fi->fh, "", AT_EMPTY_PATH, &st, &imm);
 	} else {
 		fd = cf_fd_get(fs, in);
 		if (fd < 0) {
 			fuse_reply_err(req, -fd);
 			return;
 		}
-		r = do_stat(fd, "", AT_EMPTY_PATH, &st, &imm);
+		r = cf_stat(fd, "", AT_EMPTY_PATH, &st, &imm);
 		cf_fd_put(fs, in);
 	}
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
 	}
-	check_cow(fs, in, -1, NULL, &st, imm);
+	cf_is_cow(fs, in, -1, NULL, &st, imm);
 	fix_attr(in, &st);
 	fuse_reply_attr(req, &st, fs->attr_timeout);
 }
@@ -340,18 +291,18 @@ static int apply_setattr(int fd, int ofd, const struct stat *attr, int to_set)
 static void cf_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		       struct fuse_file_info *fi)
 {
-	struct cf_fs *fs = FS(req);
+	struct cf_fs *fs = cf_req_fs(req);
 	struct cf_inode *in = cf_inode(fs, ino);
 	int fd, r;
 
-	cf_pending_cancel(fs, TID(req));
-	if (is_cow_now(fs, in)) {
+	cf_pending_cancel(fs, cf_req_tid(req));
+	if (cf_is_cow_now(fs, in)) {
 		/* Through an fd (fchmod, ftruncate on a read-only fd) there is
 		 * no path to copy up: refused, as the flag would refuse it. */
 		if (fi)
 			fuse_reply_err(req, EPERM);
 		else
-			break_later(req, in);
+			cf_break_later(req, in);
 		return;
 	}
 	fd = cf_fd_get(fs, in);
@@ -361,8 +312,8 @@ static void cf_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	}
 	r = apply_setattr(fd, fi ? (int)fi->fh : -1, attr, to_set);
 	cf_fd_put(fs, in);
-	if (r == -EPERM && !fi && is_cow_now(fs, in)) {
-		break_later(req, in);
+	if (r == -EPERM && !fi && cf_is_cow_now(fs, in)) {
+		cf_break_later(req, in);
 		return;
 	}
 	if (r < 0) {
@@ -426,7 +377,7 @@ static void creds_leave(struct cf_fs *fs, int entered)
 static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		      dev_t rdev, const char *link)
 {
-	struct cf_fs *fs = FS(req);
+	struct cf_fs *fs = cf_req_fs(req);
 	struct cf_inode *pin = cf_inode(fs, parent);
 	struct fuse_entry_param e;
 	int pfd, r, cr;
@@ -436,7 +387,7 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		fuse_reply_err(req, r);
 		return;
 	}
-	cf_pending_cancel(fs, TID(req));
+	cf_pending_cancel(fs, cf_req_tid(req));
 	pfd = cf_fd_get(fs, pin);
 	if (pfd < 0) {
 		fuse_reply_err(req, -pfd);
@@ -483,7 +434,7 @@ static void cf_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, cons
 
 static void cf_readlink(fuse_req_t req, fuse_ino_t ino)
 {
-	struct cf_fs *fs = FS(req);
+	struct cf_fs *fs = cf_req_fs(req);
 	struct cf_inode *in = cf_inode(fs, ino);
 	char buf[PATH_MAX + 1];
 	ssize_t n;
@@ -508,81 +459,11 @@ static void cf_readlink(fuse_req_t req, fuse_ino_t ino)
 
 /* ---- removing and renaming names ----------------------------------------- */
 
-/* Is the open regular file @fd a CoW link: marked, and immutable or with
- * the links of a shared object (a crash may have left its flag cleared)? */
-static bool fd_is_cow(int fd)
-{
-	char hex[COWLINK_HEX_LEN + 1];
-	struct stat st;
-	bool imm = false;
-
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-		return false;
-	if (st.st_nlink < 2 && (cowlink_is_immutable(fd, &imm) < 0 || !imm))
-		return false;
-	return cowlink_marker_get(fd, hex) == 0;
-}
-
-/* Open @name in @dirfd for the flag ioctls if it is a CoW link, else -1. */
-static int open_if_cow(int dirfd, const char *name)
-{
-	int fd;
-
-	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	if (!fd_is_cow(fd)) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-struct name_op {
-	int dirfd, newdirfd;
-	const char *name, *newname;
-	unsigned flags;
-	bool rename;
-};
-
-static int run_name_op(void *p)
-{
-	struct name_op *a = p;
-	int r;
-
-	if (a->rename)
-		r = renameat2(a->dirfd, a->name, a->newdirfd, a->newname, a->flags);
-	else
-		r = unlinkat(a->dirfd, a->name, (int)a->flags);
-	return r < 0 ? -errno : 0;
-}
-
-/* Run a name operation; when it fails EPERM because a CoW link is involved
- * (immutable), run it again with the links' flags cleared under the pool's
- * flag lock, so the shared inode stays for the other guests. */
-static int name_op(struct cf_fs *fs, struct name_op *a)
-{
-	int fds[2] = { -1, -1 }, r;
-
-	r = run_name_op(a);
-	if (r != -EPERM)
-		return r;
-	fds[0] = open_if_cow(a->dirfd, a->name);
-	if (a->rename)
-		fds[1] = open_if_cow(a->newdirfd, a->newname);
-	if (fds[0] >= 0 || fds[1] >= 0)
-		r = cf_with_mutable(fs, fds, 2, run_name_op, a);
-	for (int i = 0; i < 2; i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
-	return r;
-}
-
 static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name, int flags)
 {
-	struct cf_fs *fs = FS(req);
+	struct cf_fs *fs = cf_req_fs(req);
 	struct cf_inode *pin = cf_inode(fs, parent);
-	struct name_op a = { .name = name, .flags = (unsigned)flags };
+	struct cf_name_op a = { .name = name, .flags = (unsigned)flags };
 	struct stat st;
 	bool imm;
 	int r;
@@ -595,15 +476,15 @@ static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name, int f
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	cf_pending_cancel(fs, TID(req));
+	cf_pending_cancel(fs, cf_req_tid(req));
 	a.dirfd = cf_fd_get(fs, pin);
 	if (a.dirfd < 0) {
 		fuse_reply_err(req, -a.dirfd);
 		return;
 	}
-	r = do_stat(a.dirfd, name, 0, &st, &imm);
+	r = cf_stat(a.dirfd, name, 0, &st, &imm);
 	if (r == 0)
-		r = name_op(fs, &a);
+		r = cf_name_op(fs, &a);
 	cf_fd_put(fs, pin);
 	if (r == 0 && st.st_nlink <= 1)
 		cf_inode_mark_unlinked(fs, st.st_dev, st.st_ino);
@@ -623,9 +504,9 @@ static void cf_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 static void cf_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		      const char *newname, unsigned int flags)
 {
-	struct cf_fs *fs = FS(req);
+	struct cf_fs *fs = cf_req_fs(req);
 	struct cf_inode *pin = cf_inode(fs, parent), *npin = cf_inode(fs, newparent);
-	struct name_op a = { .name = name, .newname = newname, .flags = flags, .rename = true };
+	struct cf_name_op a = { .name = name, .newname = newname, .flags = flags, .rename = true };
 	struct stat st;
 	bool imm, had_target;
 	int r;
@@ -638,7 +519,7 @@ static void cf_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		fuse_reply_err(req, hidden(parent, name) ? ENOENT : EPERM);
 		return;
 	}
-	cf_pending_cancel(fs, TID(req));
+	cf_pending_cancel(fs, cf_req_tid(req));
 	a.dirfd = cf_fd_get(fs, pin);
 	if (a.dirfd < 0) {
 		fuse_reply_err(req, -a.dirfd);
@@ -650,8 +531,8 @@ static void cf_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		fuse_reply_err(req, -a.newdirfd);
 		return;
 	}
-	had_target = do_stat(a.newdirfd, newname, 0, &st, &imm) == 0;
-	r = name_op(fs, &a);
+	had_target = cf_stat(a.newdirfd, newname, 0, &st, &imm) == 0;
+	r = cf_name_op(fs, &a);
 	cf_fd_put(fs, npin);
 	cf_fd_put(fs, pin);
 	if (r == 0 && had_target && !(flags & RENAME_EXCHANGE) && st.st_nlink <= 1)
@@ -661,7 +542,7 @@ static void cf_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 
 static void cf_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
-	struct cf_fs *fs = FS(req);
+	struct cf_fs *fs = cf_req_fs(req);
 	struct cf_inode *in = cf_inode(fs, ino), *npin = cf_inode(fs, newparent);
 	struct fuse_entry_param e;
 	int fd, nfd, r;
@@ -671,11 +552,11 @@ static void cf_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 		fuse_reply_err(req, r);
 		return;
 	}
-	cf_pending_cancel(fs, TID(req));
+	cf_pending_cancel(fs, cf_req_tid(req));
 	/* A guest's own hard link to a CoW link: copy the source up first
 	 * (through the re-walk of its path), then link the private copy. */
-	if (is_cow_now(fs, in)) {
-		break_later(req, in);
+	if (cf_is_cow_now(fs, in)) {
+		cf_break_later(req, in);
 		return;
 	}
 	fd = cf_fd_get(fs, in);
@@ -691,9 +572,9 @@ static void cf_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 	}
 	r = linkat(fd, "", nfd, newname, AT_EMPTY_PATH) < 0 ? -errno : 0;
 	cf_fd_put(fs, in);
-	if (r == -EPERM && is_cow_now(fs, in)) {
+	if (r == -EPERM && cf_is_cow_now(fs, in)) {
 		cf_fd_put(fs, npin);
-		break_later(req, in);
+		cf_break_later(req, in);
 		return;
 	}
 	if (r == 0)
@@ -744,7 +625,7 @@ static int open_private(struct cf_fs *fs, struct cf_inode *in, int flags, int *f
 	int fd = cf_open_inode(fs, in, backing_flags(flags) & ~O_TRUNC), r;
 
 	if (fd < 0)
-		return fd == -EPERM && is_cow_now(fs, in) ? 1 : fd;
+		return fd == -EPERM && cf_is_cow_now(fs, in) ? 1 : fd;
 	if (cf_is_cow_fd(fs, in, fd)) {
 		close(fd);
 		return 1;
@@ -762,15 +643,15 @@ static int open_private(struct cf_fs *fs, struct cf_inode *in, int flags, int *f
 
 static void cf_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct cf_fs *fs = FS(req);
+	struct cf_fs *fs = cf_req_fs(req);
 	struct cf_inode *in = cf_inode(fs, ino);
 	bool wr = wants_write(fi->flags);
 	struct stat st;
 	int fd = -1, r;
 
-	cf_pending_cancel(fs, TID(req));
+	cf_pending_cancel(fs, cf_req_tid(req));
 	if (wr && atomic_load(&in->cow)) {
-		break_later(req, in);
+		cf_break_later(req, in);
 		return;
 	}
 	if (wr) {
@@ -780,7 +661,7 @@ static void cf_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		r = fd < 0 ? fd : 0;
 	}
 	if (r > 0) {
-		break_later(req, in);
+		cf_break_later(req, in);
 		return;
 	}
 	if (r < 0) {
@@ -792,7 +673,7 @@ static void cf_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * up again, and copy up whatever CoW link it finds there. */
 	if (wr && fstat(fd, &st) == 0 && st.st_nlink == 0 && !atomic_load(&in->unlinked_here)) {
 		close(fd);
-		cf_pending_add(fs, TID(req), NULL);
+		cf_pending_add(fs, cf_req_tid(req), NULL);
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
@@ -806,7 +687,7 @@ static void cf_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void cf_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		      struct fuse_file_info *fi)
 {
-	struct cf_fs *fs = FS(req);
+	struct cf_fs *fs = cf_req_fs(req);
 	struct cf_inode *pin = cf_inode(fs, parent);
 	struct fuse_entry_param e;
 	int flags = backing_flags(fi->flags) | O_CREAT | O_NOFOLLOW | O_CLOEXEC;
@@ -819,7 +700,7 @@ static void cf_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	}
 	if (fi->flags & O_EXCL)
 		flags |= O_EXCL;
-	cf_pending_cancel(fs, TID(req));
+	cf_pending_cancel(fs, cf_req_tid(req));
 	pfd = cf_fd_get(fs, pin);
 	if (pfd < 0) {
 		fuse_reply_err(req, -pfd);
@@ -833,7 +714,7 @@ static void cf_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	fd = openat(pfd, name, flags & ~O_TRUNC, mode);
 	r = fd < 0 ? -errno : 0;
 	creds_leave(fs, cr);
-	if (r == 0 && !(fi->flags & O_EXCL) && fd_is_cow(fd)) {
+	if (r == 0 && !(fi->flags & O_EXCL) && cf_is_cow_fd(fs, NULL, fd)) {
 		/* An existing CoW link whose flag a crash left cleared: it
 		 * must not be written; copy it up like one that refused. */
 		close(fd);
@@ -844,7 +725,7 @@ static void cf_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		/* O_CREAT on a name that exists as a CoW link (the kernel
 		 * thought it absent): we know the path, so copy it up here. */
 		struct stat st;
-		int cfd = open_if_cow(pfd, name);
+		int cfd = cf_open_if_cow(pfd, name);
 
 		if (cfd >= 0) {
 			r = fstat(cfd, &st) < 0 ? -errno : 0;
@@ -874,7 +755,7 @@ static void cf_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		bool imm;
 		struct cf_inode *in;
 
-		r = do_stat(fd, "", AT_EMPTY_PATH, &st, &imm);
+		r = cf_stat(fd, "", AT_EMPTY_PATH, &st, &imm);
 		if (r == 0)
 			r = cf_inode_get(fs, pfd, name, &st, fd, &in);
 		if (r == 0) {
@@ -904,7 +785,7 @@ static bool drops_cache(struct cf_fs *fs, struct cf_inode *in);
 
 static void cf_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct cf_fs *fs = FS(req);
+	struct cf_fs *fs = cf_req_fs(req);
 
 	if (!wants_write(fi->flags) && drops_cache(fs, cf_inode(fs, ino)))
 		posix_fadvise((int)fi->fh, 0, 0, POSIX_FADV_DONTNEED);
@@ -975,7 +856,7 @@ static void cf_serve_read(struct cf_fs *fs, fuse_req_t req, struct cf_inode *in,
 static void cf_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
-	struct cf_fs *fs = FS(req);
+	struct cf_fs *fs = cf_req_fs(req);
 
 	cf_serve_read(fs, req, cf_inode(fs, ino), (int)fi->fh, size, off);
 }
@@ -1038,7 +919,7 @@ static void cf_statfs(fuse_req_t req, fuse_ino_t ino)
 	struct statvfs sv;
 
 	(void)ino;
-	if (fstatvfs(FS(req)->pool_fd, &sv) < 0)
+	if (fstatvfs(cf_req_fs(req)->pool_fd, &sv) < 0)
 		fuse_reply_err(req, errno);
 	else
 		fuse_reply_statfs(req, &sv);
@@ -1086,7 +967,7 @@ static void dir_close(struct cf_dir *d)
 
 static void cf_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct cf_fs *fs = FS(req);
+	struct cf_fs *fs = cf_req_fs(req);
 	struct cf_dir *d;
 	int fd;
 
@@ -1135,7 +1016,7 @@ static bool is_dot(const char *n)
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
 		       struct fuse_file_info *fi, bool plus)
 {
-	struct cf_fs *fs = FS(req);
+	struct cf_fs *fs = cf_req_fs(req);
 	struct cf_dir *d = (struct cf_dir *)(uintptr_t)fi->fh, *own = NULL;
 	char *buf = calloc(1, size), *p = buf;
 	size_t rem = size;
@@ -1256,7 +1137,7 @@ static void cf_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fus
 	struct cf_dir *d = (struct cf_dir *)(uintptr_t)fi->fh;
 	int fd, r;
 
-	fd = d ? dirfd(d->dp) : cf_open_inode(FS(req), cf_inode(FS(req), ino), O_RDONLY | O_DIRECTORY);
+	fd = d ? dirfd(d->dp) : cf_open_inode(cf_req_fs(req), cf_inode(cf_req_fs(req), ino), O_RDONLY | O_DIRECTORY);
 	if (fd < 0) {
 		fuse_reply_err(req, -fd);
 		return;
@@ -1272,7 +1153,7 @@ static void cf_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fus
 
 static void cf_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
-	struct cf_fs *fs = FS(req);
+	struct cf_fs *fs = cf_req_fs(req);
 	struct cf_inode *in = cf_inode(fs, ino);
 	char proc[64], *buf = NULL;
 	ssize_t n;
@@ -1307,7 +1188,7 @@ static void cf_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 
 static void cf_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	struct cf_fs *fs = FS(req);
+	struct cf_fs *fs = cf_req_fs(req);
 	struct cf_inode *in = cf_inode(fs, ino);
 	char proc[64], *buf = NULL, *out = NULL;
 	ssize_t n;
@@ -1369,7 +1250,7 @@ out:
 static void change_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 			 size_t size, int flags, bool remove)
 {
-	struct cf_fs *fs = FS(req);
+	struct cf_fs *fs = cf_req_fs(req);
 	struct cf_inode *in = cf_inode(fs, ino);
 	char proc[64];
 	int fd, r;
@@ -1378,9 +1259,9 @@ static void change_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, const
 		fuse_reply_err(req, EPERM);
 		return;
 	}
-	cf_pending_cancel(fs, TID(req));
-	if (is_cow_now(fs, in)) {
-		break_later(req, in);
+	cf_pending_cancel(fs, cf_req_tid(req));
+	if (cf_is_cow_now(fs, in)) {
+		cf_break_later(req, in);
 		return;
 	}
 	fd = cf_fd_get(fs, in);
@@ -1395,8 +1276,8 @@ static void change_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, const
 		r = setxattr(proc, name, value, size, flags);
 	r = r < 0 ? -errno : 0;
 	cf_fd_put(fs, in);
-	if (r == -EPERM && is_cow_now(fs, in)) {
-		break_later(req, in);
+	if (r == -EPERM && cf_is_cow_now(fs, in)) {
+		cf_break_later(req, in);
 		return;
 	}
 	fuse_reply_err(req, -r);
