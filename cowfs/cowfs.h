@@ -9,7 +9,8 @@
  *            inode and a bounded cache of O_PATH fds opened on demand
  *   cow.c    CoW-link detection, pending breaks (ESTALE + re-lookup),
  *            copy-up, and name operations on immutable inodes
- *   ops.c    the FUSE low-level operations
+ *   names.c, dirs.c, files.c, attrs.c, creds.c, session.c
+ *            the FUSE low-level operations (ops.h)
  *   main.c   command line, pool checks, mount, signals
  */
 #ifndef COWFS_COWFS_H
@@ -195,8 +196,10 @@ int cf_with_mutable(struct cf_fs *fs, const int *fds, int n, int (*op)(void *), 
 int cf_flag_fd(struct cf_fs *fs);
 pthread_mutex_t *cf_copy_lock(struct cf_fs *fs, dev_t dev, ino_t ino);
 
-/* ops.c */
+/* session.c */
 extern const struct fuse_lowlevel_ops cf_ops;
+
+/* attrs.c */
 /* statx of @name in @fd (flags: AT_EMPTY_PATH for @fd itself) into @st;
  * *immutable: the inode carries the immutable flag.  0 or -errno. */
 int cf_stat(int fd, const char *name, int flags, struct stat *st, bool *immutable);
