@@ -164,7 +164,7 @@ void cf_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	struct cf_inode *in = cf_inode(fs, ino);
 	int fd, r;
 
-	cf_pending_cancel(fs, cf_req_tid(req));
+	cf_pending_cancel(&fs->pending, cf_req_tid(req));
 	if (cf_is_cow_now(fs, in)) {
 		/* Through an fd (fchmod, ftruncate on a read-only fd) there is
 		 * no path to copy up: refused, as the flag would refuse it. */
@@ -302,7 +302,7 @@ static void change_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, const
 		fuse_reply_err(req, EPERM);
 		return;
 	}
-	cf_pending_cancel(fs, cf_req_tid(req));
+	cf_pending_cancel(&fs->pending, cf_req_tid(req));
 	if (cf_is_cow_now(fs, in)) {
 		cf_break_later(req, in);
 		return;

@@ -32,10 +32,6 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-/* The VFS retries within microseconds (15-400 us measured); a second is
- * generous even under a sanitizer build, short enough to not linger. */
-#define PENDING_TTL_NS 1000000000L
-
 #ifndef SYS_getxattrat
 #define SYS_getxattrat 464
 #endif
@@ -198,103 +194,12 @@ bool cf_is_cow_now(struct cf_fs *fs, struct cf_inode *in)
 
 void cf_break_later(fuse_req_t req, struct cf_inode *in)
 {
-	cf_pending_add(cf_req_fs(req), cf_req_tid(req), in);
+	struct cf_fs *fs = cf_req_fs(req);
+
+	cf_pending_add(&fs->pending, cf_req_tid(req), in->dev, in->ino, 0);
+	cf_debug(fs, "pending break tid %d inode %llu\n", (int)cf_req_tid(req),
+		 (unsigned long long)in->ino);
 	fuse_reply_err(req, ESTALE);
-}
-
-static bool expired(const struct timespec *now, const struct timespec *dl)
-{
-	return now->tv_sec > dl->tv_sec || (now->tv_sec == dl->tv_sec && now->tv_nsec > dl->tv_nsec);
-}
-
-/* Caller holds pending_lock. */
-static void drop_locked(struct cf_fs *fs, int i)
-{
-	fs->pending[i].tid = 0;
-	atomic_fetch_sub(&fs->npending, 1);
-}
-
-static void pending_set(struct cf_fs *fs, pid_t tid, dev_t dev, ino_t ino, bool any, int err);
-
-void cf_pending_add(struct cf_fs *fs, pid_t tid, const struct cf_inode *in)
-{
-	pending_set(fs, tid, in ? in->dev : 0, in ? in->ino : 0, !in, 0);
-	cf_debug(fs, "pending break tid %d inode %llu\n", (int)tid,
-		 in ? (unsigned long long)in->ino : 0ull);
-}
-
-void cf_pending_fail(struct cf_fs *fs, pid_t tid, dev_t dev, ino_t ino, int err)
-{
-	pending_set(fs, tid, dev, ino, false, err);
-}
-
-static void pending_set(struct cf_fs *fs, pid_t tid, dev_t dev, ino_t ino, bool any, int err)
-{
-	struct timespec now;
-	int i, slot = -1;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	pthread_mutex_lock(&fs->pending_lock);
-	for (i = 0; i < CF_PENDING_MAX; i++) {
-		struct cf_pending *p = &fs->pending[i];
-
-		if (p->tid && (p->tid == tid || expired(&now, &p->deadline)))
-			drop_locked(fs, i);
-		if (!p->tid && slot < 0)
-			slot = i;
-	}
-	if (slot < 0)
-		slot = (int)((unsigned)tid % CF_PENDING_MAX);	/* full: overwrite one */
-	else
-		atomic_fetch_add(&fs->npending, 1);
-	fs->pending[slot].tid = tid;
-	fs->pending[slot].dev = dev;
-	fs->pending[slot].ino = ino;
-	fs->pending[slot].any = any;
-	fs->pending[slot].err = err;
-	now.tv_nsec += PENDING_TTL_NS;
-	now.tv_sec += now.tv_nsec / 1000000000L;
-	now.tv_nsec %= 1000000000L;
-	fs->pending[slot].deadline = now;
-	pthread_mutex_unlock(&fs->pending_lock);
-}
-
-int cf_pending_take(struct cf_fs *fs, pid_t tid, struct cf_inode *in, bool cow)
-{
-	struct timespec now;
-	int found = 0;
-
-	if (!cow || atomic_load(&fs->npending) == 0)
-		return false;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	pthread_mutex_lock(&fs->pending_lock);
-	for (int i = 0; i < CF_PENDING_MAX; i++) {
-		struct cf_pending *p = &fs->pending[i];
-
-		if (!p->tid)
-			continue;
-		if (expired(&now, &p->deadline)) {
-			drop_locked(fs, i);
-			continue;
-		}
-		if (p->tid == tid && (p->any || (p->dev == in->dev && p->ino == in->ino))) {
-			found = p->err ? p->err : 1;
-			drop_locked(fs, i);
-		}
-	}
-	pthread_mutex_unlock(&fs->pending_lock);
-	return found;
-}
-
-void cf_pending_cancel(struct cf_fs *fs, pid_t tid)
-{
-	if (atomic_load(&fs->npending) == 0)
-		return;
-	pthread_mutex_lock(&fs->pending_lock);
-	for (int i = 0; i < CF_PENDING_MAX; i++)
-		if (fs->pending[i].tid == tid)
-			drop_locked(fs, i);
-	pthread_mutex_unlock(&fs->pending_lock);
 }
 
 /*

@@ -5,8 +5,10 @@
  * all guests) and copies a CoW link up into the writing guest's tree.
  *
  * Layout:
- *   inode.c  the inode table keyed by (st_dev, st_ino), one file handle per
- *            inode and a bounded cache of O_PATH fds opened on demand
+ *   inode.c  inodes: one entry per (st_dev, st_ino), a file handle each,
+ *            O_PATH fds opened on demand into the fd cache, nodeids, forget
+ *   itable.c, fdcache.c, pending.c
+ *            the data structures under them (tables.h, no FUSE)
  *   cow.c    CoW-link detection, pending breaks (ESTALE + re-lookup),
  *            copy-up, and name operations on immutable inodes
  *   names.c, dirs.c, files.c, attrs.c, creds.c, session.c
@@ -19,6 +21,8 @@
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
 
+#include "cowfs/tables.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -29,40 +33,6 @@
 
 #define COWFS_PROG "cowfs"
 
-struct cf_inode {
-	dev_t dev;
-	ino_t ino;
-	mode_t type;			/* S_IFMT bits, fixed for an inode */
-	uint64_t nlookup;		/* protected by the table lock */
-	struct cf_inode *hnext;		/* hash chain */
-
-	/* Handle to reopen the inode; NULL for inodes we pin by fd instead
-	 * (the pool root, inodes on another filesystem). */
-	struct file_handle *fh;
-
-	/* fd cache (protected by the fd cache lock) */
-	int fd;				/* O_PATH fd or -1 */
-	int fd_users;			/* borrowers of fd right now */
-	bool pinned;			/* fd is never evicted */
-	struct cf_inode *lru_prev, *lru_next;
-
-	atomic_bool cow;		/* known CoW link (sticky) */
-	atomic_bool unlinked_here;	/* its last name went away through us */
-};
-
-struct cf_pending {
-	pid_t tid;
-	/* The inode to break, by (dev, ino) rather than nodeid: the kernel
-	 * may forget a nodeid whose lookup failed and look the inode up anew
-	 * under another one.  any: whatever CoW link the walk finds. */
-	dev_t dev;
-	ino_t ino;
-	bool any;
-	int err;		/* copy-up failed: answer this (negative) */
-	struct timespec deadline;
-};
-
-#define CF_PENDING_MAX 64
 #define CF_COPY_LOCKS 64
 
 struct cf_fs {
@@ -77,29 +47,22 @@ struct cf_fs {
 	atomic_int stage_fd;	/* POOL/.hashdb/tmp once the state exists, else -1 */
 
 	double entry_timeout, attr_timeout;
-	unsigned fd_cache_max;
 	int drop_cache;		/* 0 none, 1 CoW links, 2 all files */
 	bool debug;
 	bool no_opendir;	/* the kernel lets us refuse OPENDIR */
 	struct fuse_session *se;
 	struct fuse_conn_info_opts *conn_opts;	/* -o splice_*, readdirplus=... */
 
-	/* inode table */
+	/* inode table (the root is not in it) */
 	pthread_mutex_t table_lock;
-	struct cf_inode **buckets;
-	size_t nbuckets, ninodes;
+	struct cf_itable itable;
 	size_t trim_peak;	/* most inodes held since the heap was last trimmed */
 	struct cf_inode root;
 
-	/* fd cache */
 	pthread_mutex_t fd_lock;
-	struct cf_inode lru;	/* list head: lru.lru_next is the newest */
-	unsigned nfds;
+	struct cf_fdcache fds;
 
-	/* pending CoW breaks */
-	pthread_mutex_t pending_lock;
-	atomic_int npending;
-	struct cf_pending pending[CF_PENDING_MAX];
+	struct cf_pending_table pending;
 
 	/* copy-ups of one inode are serialised (hashed by dev/ino) */
 	pthread_mutex_t copy_locks[CF_COPY_LOCKS];
@@ -115,7 +78,8 @@ struct cf_fs {
 };
 
 /* inode.c */
-int cf_table_init(struct cf_fs *fs);
+/* The inode table, the root inode and an fd cache of @fd_cache fds. */
+int cf_table_init(struct cf_fs *fs, unsigned fd_cache);
 void cf_table_destroy(struct cf_fs *fs);
 struct cf_inode *cf_inode(struct cf_fs *fs, fuse_ino_t ino);
 static inline fuse_ino_t cf_nodeid(struct cf_fs *fs, struct cf_inode *in)
@@ -176,17 +140,6 @@ void cf_log_restored(void *ctx, int fd);
 /* Open the pool's state once it exists: recover flags, clean staging. */
 int cf_pool_state(struct cf_fs *fs);
 int cf_flag_key_init(struct cf_fs *fs);
-/* @in NULL: any CoW link the re-walk finds (a stale cached name). */
-void cf_pending_add(struct cf_fs *fs, pid_t tid, const struct cf_inode *in);
-/* A copy-up for (tid, nodeid) failed with @err: the thread's next lookup
- * of it answers @err too (the kernel retries a failed revalidation with a
- * plain lookup, which must not find the CoW link and let the retried
- * operation fail ESTALE). */
-void cf_pending_fail(struct cf_fs *fs, pid_t tid, dev_t dev, ino_t ino, int err);
-/* Consume a pending break of @tid matching @in: 1 copy it up, 0 none,
- * negative: a failed copy-up's error to answer. */
-int cf_pending_take(struct cf_fs *fs, pid_t tid, struct cf_inode *in, bool cow);
-void cf_pending_cancel(struct cf_fs *fs, pid_t tid);
 /* Copy up (dirfd, name) if it still is @expect (dev/ino).  0 also when
  * someone else did already. */
 int cf_copy_up(struct cf_fs *fs, int dirfd, const char *name, const struct stat *expect);

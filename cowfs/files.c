@@ -69,7 +69,7 @@ void cf_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct stat st;
 	int fd = -1, r;
 
-	cf_pending_cancel(fs, cf_req_tid(req));
+	cf_pending_cancel(&fs->pending, cf_req_tid(req));
 	if (wr && atomic_load(&in->cow)) {
 		cf_break_later(req, in);
 		return;
@@ -93,7 +93,7 @@ void cf_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * up again, and copy up whatever CoW link it finds there. */
 	if (wr && fstat(fd, &st) == 0 && st.st_nlink == 0 && !atomic_load(&in->unlinked_here)) {
 		close(fd);
-		cf_pending_add(fs, cf_req_tid(req), NULL);
+		cf_pending_add_any(&fs->pending, cf_req_tid(req));
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
@@ -120,7 +120,7 @@ void cf_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	}
 	if (fi->flags & O_EXCL)
 		flags |= O_EXCL;
-	cf_pending_cancel(fs, cf_req_tid(req));
+	cf_pending_cancel(&fs->pending, cf_req_tid(req));
 	pfd = cf_fd_get(fs, pin);
 	if (pfd < 0) {
 		fuse_reply_err(req, -pfd);

@@ -247,7 +247,6 @@ static int fs_init(struct cf_fs *fs, const struct conf *c)
 
 	fs->entry_timeout = c->entry_timeout >= 0 ? c->entry_timeout : c->timeout;
 	fs->attr_timeout = c->attr_timeout >= 0 ? c->attr_timeout : c->timeout;
-	fs->fd_cache_max = c->fd_cache ? c->fd_cache : DEFAULT_FD_CACHE;
 	fs->drop_cache = 1;
 	if (c->drop_cache) {
 		if (!strcmp(c->drop_cache, "none"))
@@ -265,7 +264,7 @@ static int fs_init(struct cf_fs *fs, const struct conf *c)
 		fprintf(stderr, COWFS_PROG ": cannot create a thread key: %s\n", strerror(errno));
 		return -1;
 	}
-	pthread_mutex_init(&fs->pending_lock, NULL);
+	cf_pending_init(&fs->pending);
 	for (int i = 0; i < CF_COPY_LOCKS; i++)
 		pthread_mutex_init(&fs->copy_locks[i], NULL);
 	n = getgroups(0, NULL);
@@ -275,7 +274,7 @@ static int fs_init(struct cf_fs *fs, const struct conf *c)
 	fs->nroot_groups = n > 0 ? getgroups(n, fs->root_groups) : 0;
 	if (fs->nroot_groups < 0)
 		fs->nroot_groups = 0;
-	if (cf_table_init(fs) < 0) {
+	if (cf_table_init(fs, c->fd_cache ? c->fd_cache : DEFAULT_FD_CACHE) < 0) {
 		fprintf(stderr, COWFS_PROG ": out of memory\n");
 		return -1;
 	}

@@ -59,7 +59,7 @@ retry:
 	if (r < 0)
 		return r;
 	cow = cf_is_cow(fs, in, pfd, name, &st, imm);
-	r = may_break ? cf_pending_take(fs, cf_req_tid(req), in, cow) : 0;
+	r = may_break && cow ? cf_pending_take(&fs->pending, cf_req_tid(req), in->dev, in->ino) : 0;
 	if (r < 0) {		/* this thread's copy-up of it just failed */
 		cf_inode_forget(fs, in, 1);
 		return r;
@@ -70,7 +70,7 @@ retry:
 		r = cf_copy_up(fs, pfd, name, &st);
 		cf_inode_forget(fs, in, 1);
 		if (r < 0) {
-			cf_pending_fail(fs, cf_req_tid(req), st.st_dev, st.st_ino, r);
+			cf_pending_add(&fs->pending, cf_req_tid(req), st.st_dev, st.st_ino, r);
 			return r;
 		}
 		/* The shared inode lost a link and its ctime changed. */
@@ -153,7 +153,7 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		fuse_reply_err(req, r);
 		return;
 	}
-	cf_pending_cancel(fs, cf_req_tid(req));
+	cf_pending_cancel(&fs->pending, cf_req_tid(req));
 	pfd = cf_fd_get(fs, pin);
 	if (pfd < 0) {
 		fuse_reply_err(req, -pfd);
@@ -242,7 +242,7 @@ static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name, int f
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	cf_pending_cancel(fs, cf_req_tid(req));
+	cf_pending_cancel(&fs->pending, cf_req_tid(req));
 	a.dirfd = cf_fd_get(fs, pin);
 	if (a.dirfd < 0) {
 		fuse_reply_err(req, -a.dirfd);
@@ -285,7 +285,7 @@ void cf_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t n
 		fuse_reply_err(req, cf_hidden(parent, name) ? ENOENT : EPERM);
 		return;
 	}
-	cf_pending_cancel(fs, cf_req_tid(req));
+	cf_pending_cancel(&fs->pending, cf_req_tid(req));
 	a.dirfd = cf_fd_get(fs, pin);
 	if (a.dirfd < 0) {
 		fuse_reply_err(req, -a.dirfd);
@@ -318,7 +318,7 @@ void cf_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *n
 		fuse_reply_err(req, r);
 		return;
 	}
-	cf_pending_cancel(fs, cf_req_tid(req));
+	cf_pending_cancel(&fs->pending, cf_req_tid(req));
 	/* A guest's own hard link to a CoW link: copy the source up first
 	 * (through the re-walk of its path), then link the private copy. */
 	if (cf_is_cow_now(fs, in)) {
