@@ -158,7 +158,7 @@ static int apply_setattr(int fd, int ofd, const struct stat *attr, int to_set)
 }
 
 void cf_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
-		       struct fuse_file_info *fi)
+		struct fuse_file_info *fi)
 {
 	struct cf_fs *fs = cf_req_fs(req);
 	struct cf_inode *in = cf_inode(fs, ino);
@@ -327,7 +327,7 @@ static void change_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, const
 }
 
 void cf_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
-			size_t size, int flags)
+		 size_t size, int flags)
 {
 	change_xattr(req, ino, name, value, size, flags, false);
 }

@@ -104,89 +104,115 @@ void cf_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		close(fd);
 }
 
+/* Open (or create) @name in @pfd as the caller.  The fd or -errno. */
+static int open_as_caller(fuse_req_t req, int pfd, const char *name, int flags, mode_t mode)
+{
+	int cr = cf_creds_enter(req, true), fd;
+
+	if (cr < 0)
+		return cr;
+	fd = openat(pfd, name, flags, mode);
+	fd = fd < 0 ? -errno : fd;
+	cf_creds_leave(cf_req_fs(req), cr);
+	return fd;
+}
+
+/* O_CREAT on a name that exists as a CoW link (the kernel thought it
+ * absent): we know the path, so copy it up here and open the copy.  The fd,
+ * or -errno (-EPERM: no CoW link there). */
+static int create_over_cow(fuse_req_t req, int pfd, const char *name, int flags)
+{
+	struct stat st;
+	int cfd = cf_open_if_cow(pfd, name), r;
+
+	if (cfd < 0)
+		return -EPERM;
+	r = fstat(cfd, &st) < 0 ? -errno : 0;
+	close(cfd);
+	if (r == 0)
+		r = cf_copy_up(cf_req_fs(req), pfd, name, &st);
+	if (r < 0)
+		return r;
+	return open_as_caller(req, pfd, name, flags & ~(O_CREAT | O_TRUNC), 0);
+}
+
+/* O_TRUNC as the caller: the kernel checked no write permission for a
+ * name it thought absent. */
+static int truncate_as_caller(fuse_req_t req, int fd, int flags)
+{
+	int cr = cf_creds_enter(req, false), r;
+
+	if (cr < 0)
+		return cr;
+	r = truncate_opened(fd, flags);
+	cf_creds_leave(cf_req_fs(req), cr);
+	return r;
+}
+
+/* The file of a FUSE_CREATE: made, or, without O_EXCL, the existing one
+ * when it is private (a CoW link is copied up first).  The fd or -errno. */
+static int create_open(fuse_req_t req, int pfd, const char *name, int flags, mode_t mode)
+{
+	int fd = open_as_caller(req, pfd, name, flags & ~O_TRUNC, mode), r;
+
+	if (fd >= 0 && !(flags & O_EXCL) && cf_is_cow_fd(cf_req_fs(req), NULL, fd)) {
+		/* An existing CoW link whose flag a crash left cleared: it
+		 * must not be written; copy it up like one that refused. */
+		close(fd);
+		fd = -EPERM;
+	}
+	if (fd == -EPERM && !(flags & O_EXCL))
+		fd = create_over_cow(req, pfd, name, flags);
+	if (fd < 0 || !(flags & O_TRUNC))
+		return fd;
+	r = truncate_as_caller(req, fd, flags);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/* The entry of the file just created or opened as @fd (counts a lookup). */
+static int created_entry(struct cf_fs *fs, int pfd, const char *name, int fd,
+			 struct fuse_entry_param *e)
+{
+	struct cf_inode *in;
+	struct stat st;
+	bool imm;
+	int r;
+
+	r = cf_stat(fd, "", AT_EMPTY_PATH, &st, &imm);
+	if (r == 0)
+		r = cf_inode_get(fs, pfd, name, &st, fd, &in);
+	if (r == 0)
+		cf_fill_entry(fs, in, &st, e);
+	return r;
+}
+
 void cf_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-		      struct fuse_file_info *fi)
+	       struct fuse_file_info *fi)
 {
 	struct cf_fs *fs = cf_req_fs(req);
 	struct cf_inode *pin = cf_inode(fs, parent);
 	struct fuse_entry_param e;
-	int flags = backing_flags(fi->flags) | O_CREAT | O_NOFOLLOW | O_CLOEXEC;
-	int pfd, fd = -1, r, cr;
+	int flags = backing_flags(fi->flags) | (fi->flags & O_EXCL) | O_CREAT | O_NOFOLLOW |
+		    O_CLOEXEC;
+	int pfd, fd, r;
 
 	r = cf_check_new_name(parent, name);
-	if (r) {
-		fuse_reply_err(req, r);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
 		return;
 	}
-	if (fi->flags & O_EXCL)
-		flags |= O_EXCL;
 	cf_pending_cancel(&fs->pending, cf_req_tid(req));
 	pfd = cf_fd_get(fs, pin);
 	if (pfd < 0) {
 		fuse_reply_err(req, -pfd);
 		return;
 	}
-	cr = cf_creds_enter(req, true);
-	if (cr < 0) {
-		r = cr;
-		goto out;
-	}
-	fd = openat(pfd, name, flags & ~O_TRUNC, mode);
-	r = fd < 0 ? -errno : 0;
-	cf_creds_leave(fs, cr);
-	if (r == 0 && !(fi->flags & O_EXCL) && cf_is_cow_fd(fs, NULL, fd)) {
-		/* An existing CoW link whose flag a crash left cleared: it
-		 * must not be written; copy it up like one that refused. */
-		close(fd);
-		fd = -1;
-		r = -EPERM;
-	}
-	if (r == -EPERM && !(fi->flags & O_EXCL)) {
-		/* O_CREAT on a name that exists as a CoW link (the kernel
-		 * thought it absent): we know the path, so copy it up here. */
-		struct stat st;
-		int cfd = cf_open_if_cow(pfd, name);
-
-		if (cfd >= 0) {
-			r = fstat(cfd, &st) < 0 ? -errno : 0;
-			close(cfd);
-			if (r == 0)
-				r = cf_copy_up(fs, pfd, name, &st);
-			if (r == 0)
-				r = cr = cf_creds_enter(req, true);
-			if (r >= 0) {
-				fd = openat(pfd, name, flags & ~(O_CREAT | O_TRUNC));
-				r = fd < 0 ? -errno : 0;
-				cf_creds_leave(fs, cr);
-			}
-		}
-	}
-	if (r == 0 && (flags & O_TRUNC)) {
-		/* As the caller: the kernel checked no write permission for a
-		 * name it thought absent. */
-		r = cr = cf_creds_enter(req, false);
-		if (r >= 0) {
-			r = truncate_opened(fd, flags);
-			cf_creds_leave(fs, cr);
-		}
-	}
-	if (r == 0) {
-		struct stat st;
-		bool imm;
-		struct cf_inode *in;
-
-		r = cf_stat(fd, "", AT_EMPTY_PATH, &st, &imm);
-		if (r == 0)
-			r = cf_inode_get(fs, pfd, name, &st, fd, &in);
-		if (r == 0) {
-			memset(&e, 0, sizeof(e));
-			e.ino = cf_nodeid(fs, in);
-			e.attr = st;
-			e.attr_timeout = fs->attr_timeout;
-			e.entry_timeout = fs->entry_timeout;
-		}
-	}
-out:
+	fd = create_open(req, pfd, name, flags, mode);
+	r = fd < 0 ? fd : created_entry(fs, pfd, name, fd, &e);
 	cf_fd_put(fs, pin);
 	if (r < 0) {
 		if (fd >= 0)
@@ -199,18 +225,6 @@ out:
 	fi->noflush = 1;
 	if (fuse_reply_create(req, &e, fi) < 0)
 		close(fd);
-}
-
-static bool drops_cache(struct cf_fs *fs, struct cf_inode *in);
-
-void cf_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	struct cf_fs *fs = cf_req_fs(req);
-
-	if (!wants_write(fi->flags) && drops_cache(fs, cf_inode(fs, ino)))
-		posix_fadvise((int)fi->fh, 0, 0, POSIX_FADV_DONTNEED);
-	close((int)fi->fh);
-	fuse_reply_err(req, 0);
 }
 
 void cf_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -274,15 +288,25 @@ static void cf_serve_read(struct cf_fs *fs, fuse_req_t req, struct cf_inode *in,
 }
 
 void cf_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		    struct fuse_file_info *fi)
+	     struct fuse_file_info *fi)
 {
 	struct cf_fs *fs = cf_req_fs(req);
 
 	cf_serve_read(fs, req, cf_inode(fs, ino), (int)fi->fh, size, off);
 }
 
+void cf_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct cf_fs *fs = cf_req_fs(req);
+
+	if (!wants_write(fi->flags) && drops_cache(fs, cf_inode(fs, ino)))
+		posix_fadvise((int)fi->fh, 0, 0, POSIX_FADV_DONTNEED);
+	close((int)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
 void cf_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_buf, off_t off,
-			 struct fuse_file_info *fi)
+		  struct fuse_file_info *fi)
 {
 	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in_buf));
 	ssize_t n;
@@ -299,15 +323,15 @@ void cf_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_buf, of
 }
 
 void cf_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
-			 struct fuse_file_info *fi)
+		  struct fuse_file_info *fi)
 {
 	(void)ino;
 	fuse_reply_err(req, fallocate((int)fi->fh, mode, off, len) < 0 ? errno : 0);
 }
 
 void cf_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
-			       struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
-			       struct fuse_file_info *fi_out, size_t len, int flags)
+			struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
+			struct fuse_file_info *fi_out, size_t len, int flags)
 {
 	loff_t in = off_in, out = off_out;
 	ssize_t n;
@@ -322,7 +346,7 @@ void cf_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 }
 
 void cf_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
-		     struct fuse_file_info *fi)
+	      struct fuse_file_info *fi)
 {
 	off_t r;
 

@@ -26,64 +26,99 @@ bool cf_hidden(fuse_ino_t parent, const char *name)
 	       cowlink_is_tmp_name(name, NULL);
 }
 
-/* 0, or the errno a name is refused with when creating it. */
-int cf_check_new_name(fuse_ino_t parent, const char *name)
+int cf_check_name(fuse_ino_t parent, const char *name)
 {
 	if (strlen(name) > NAME_MAX)
-		return ENAMETOOLONG;
+		return -ENAMETOOLONG;
 	if (cf_hidden(parent, name))
-		return EPERM;
+		return -ENOENT;
 	return 0;
 }
 
-/*
- * Look @name up in the directory @pfd.  When @may_break and the calling
- * thread has a pending break for the inode found, copy the path up first
- * and answer the copy.
- */
+int cf_check_new_name(fuse_ino_t parent, const char *name)
+{
+	if (strlen(name) > NAME_MAX)
+		return -ENAMETOOLONG;
+	if (cf_hidden(parent, name))
+		return -EPERM;
+	return 0;
+}
+
+/* Stat @name in @pfd and find or add its inode, counting one lookup.  The
+ * name may change between the two: a few tries. */
+static int get_named(struct cf_fs *fs, int pfd, const char *name, struct stat *st, bool *imm,
+		     struct cf_inode **out)
+{
+	int r, tries = 0;
+
+	do {
+		r = cf_stat(pfd, name, 0, st, imm);
+		if (r < 0)
+			return r;
+		r = cf_inode_get(fs, pfd, name, st, -1, out);
+	} while (r == -EAGAIN && tries++ < 5);
+	return r;
+}
+
+/* If the calling thread has a pending break of the CoW link @in, found at
+ * (@pfd, @name), copy that path up: 1 copied (look the name up again, and
+ * @in's lookup is given back), 0 nothing pending, or -errno (which the
+ * thread's next lookup of the inode answers too). */
+static int break_pending(struct cf_fs *fs, fuse_req_t req, int pfd, const char *name,
+			 struct cf_inode *in, const struct stat *st)
+{
+	pid_t tid = cf_req_tid(req);
+	fuse_ino_t old = cf_nodeid(fs, in);
+	int r = cf_pending_take(&fs->pending, tid, in->dev, in->ino);
+
+	if (r > 0)
+		r = cf_copy_up(fs, pfd, name, st);
+	else if (r == 0)
+		return 0;
+	cf_inode_forget(fs, in, 1);
+	if (r < 0) {
+		cf_pending_add(&fs->pending, tid, st->st_dev, st->st_ino, r);
+		return r;
+	}
+	/* The shared inode lost a link and its ctime changed. */
+	fuse_lowlevel_notify_inval_inode(fs->se, old, -1, 0);
+	return 1;
+}
+
+void cf_fill_entry(struct cf_fs *fs, struct cf_inode *in, const struct stat *st,
+		   struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = cf_nodeid(fs, in);
+	e->attr = *st;
+	cf_fix_attr(in, &e->attr);
+	e->attr_timeout = fs->attr_timeout;
+	e->entry_timeout = fs->entry_timeout;
+}
+
 int cf_lookup_entry(struct cf_fs *fs, fuse_req_t req, int pfd, const char *name,
-		     struct fuse_entry_param *e, bool may_break)
+		    struct fuse_entry_param *e, bool may_break)
 {
 	struct cf_inode *in;
 	struct stat st;
 	bool imm, cow;
-	int r, tries = 0;
+	int r;
 
-retry:
-	r = cf_stat(pfd, name, 0, &st, &imm);
-	if (r < 0)
-		return r;
-	r = cf_inode_get(fs, pfd, name, &st, -1, &in);
-	if (r == -EAGAIN && tries++ < 5)
-		goto retry;
-	if (r < 0)
-		return r;
-	cow = cf_is_cow(fs, in, pfd, name, &st, imm);
-	r = may_break && cow ? cf_pending_take(&fs->pending, cf_req_tid(req), in->dev, in->ino) : 0;
-	if (r < 0) {		/* this thread's copy-up of it just failed */
-		cf_inode_forget(fs, in, 1);
-		return r;
-	}
-	if (r > 0) {
-		fuse_ino_t old = cf_nodeid(fs, in);
-
-		r = cf_copy_up(fs, pfd, name, &st);
-		cf_inode_forget(fs, in, 1);
-		if (r < 0) {
-			cf_pending_add(&fs->pending, cf_req_tid(req), st.st_dev, st.st_ino, r);
+	for (;;) {
+		r = get_named(fs, pfd, name, &st, &imm, &in);
+		if (r < 0)
 			return r;
-		}
-		/* The shared inode lost a link and its ctime changed. */
-		fuse_lowlevel_notify_inval_inode(fs->se, old, -1, 0);
-		may_break = false;
-		goto retry;
+		cow = cf_is_cow(fs, in, pfd, name, &st, imm);
+		if (!cow || !may_break)
+			break;
+		r = break_pending(fs, req, pfd, name, in, &st);
+		if (r < 0)
+			return r;
+		if (r == 0)
+			break;
+		may_break = false;	/* now the copy's lookup */
 	}
-	cf_fix_attr(in, &st);
-	memset(e, 0, sizeof(*e));
-	e->ino = cf_nodeid(fs, in);
-	e->attr = st;
-	e->attr_timeout = fs->attr_timeout;
-	e->entry_timeout = fs->entry_timeout;
+	cf_fill_entry(fs, in, &st, e);
 	return 0;
 }
 
@@ -94,12 +129,9 @@ void cf_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fuse_entry_param e;
 	int pfd, r;
 
-	if (strlen(name) > NAME_MAX) {
-		fuse_reply_err(req, ENAMETOOLONG);
-		return;
-	}
-	if (cf_hidden(parent, name)) {
-		fuse_reply_err(req, ENOENT);
+	r = cf_check_name(parent, name);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
 		return;
 	}
 	pfd = cf_fd_get(fs, pin);
@@ -149,8 +181,8 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	int pfd, r, cr;
 
 	r = cf_check_new_name(parent, name);
-	if (r) {
-		fuse_reply_err(req, r);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
 		return;
 	}
 	cf_pending_cancel(&fs->pending, cf_req_tid(req));
@@ -183,7 +215,7 @@ out:
 }
 
 void cf_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-		     dev_t rdev)
+	      dev_t rdev)
 {
 	make_node(req, parent, name, mode, rdev, NULL);
 }
@@ -234,12 +266,9 @@ static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name, int f
 	bool imm;
 	int r;
 
-	if (strlen(name) > NAME_MAX) {
-		fuse_reply_err(req, ENAMETOOLONG);
-		return;
-	}
-	if (cf_hidden(parent, name)) {
-		fuse_reply_err(req, ENOENT);
+	r = cf_check_name(parent, name);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
 		return;
 	}
 	cf_pending_cancel(&fs->pending, cf_req_tid(req));
@@ -268,7 +297,7 @@ void cf_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 }
 
 void cf_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
-		      const char *newname, unsigned int flags)
+	       const char *newname, unsigned int flags)
 {
 	struct cf_fs *fs = cf_req_fs(req);
 	struct cf_inode *pin = cf_inode(fs, parent), *npin = cf_inode(fs, newparent);
@@ -277,12 +306,11 @@ void cf_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t n
 	bool imm, had_target;
 	int r;
 
-	if (strlen(name) > NAME_MAX || strlen(newname) > NAME_MAX) {
-		fuse_reply_err(req, ENAMETOOLONG);
-		return;
-	}
-	if (cf_hidden(parent, name) || cf_hidden(newparent, newname)) {
-		fuse_reply_err(req, cf_hidden(parent, name) ? ENOENT : EPERM);
+	r = strlen(newname) > NAME_MAX ? -ENAMETOOLONG : cf_check_name(parent, name);
+	if (r == 0)
+		r = cf_check_new_name(newparent, newname);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
 		return;
 	}
 	cf_pending_cancel(&fs->pending, cf_req_tid(req));
@@ -314,8 +342,8 @@ void cf_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *n
 	int fd, nfd, r;
 
 	r = cf_check_new_name(newparent, newname);
-	if (r) {
-		fuse_reply_err(req, r);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
 		return;
 	}
 	cf_pending_cancel(&fs->pending, cf_req_tid(req));

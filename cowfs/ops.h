@@ -23,8 +23,15 @@
 /* The pool's state, a guest vunify remove is taking apart, and the
  * temporary names of CoW operations in progress: no guest sees them. */
 bool cf_hidden(fuse_ino_t parent, const char *name);
-/* 0, or the errno a name is refused with when creating it. */
+/* 0, or the -errno a name is refused with when looking it up (or
+ * removing or renaming it): too long, or hidden (-ENOENT). */
+int cf_check_name(fuse_ino_t parent, const char *name);
+/* 0, or the -errno a name is refused with when creating it: too long, or
+ * hidden (-EPERM). */
 int cf_check_new_name(fuse_ino_t parent, const char *name);
+/* The entry of @in, stat'ed in @st, with cowfs's timeouts. */
+void cf_fill_entry(struct cf_fs *fs, struct cf_inode *in, const struct stat *st,
+		   struct fuse_entry_param *e);
 /* Look @name up in the directory @pfd into @e (counts one lookup).  When
  * @may_break and the calling thread has a pending break for the inode
  * found, copy the path up first and answer the copy.  0 or -errno. */
