@@ -7,11 +7,14 @@
  * say which path to copy up.  We answer such a request with ESTALE: the VFS
  * then walks the path once more with LOOKUP_REVAL, and the FUSE_LOOKUPs of
  * that walk come from the same thread id as the refused request.  A pending
- * break (thread id, nodeid) recorded when refusing lets the lookup of
- * (parent, name) that resolves to the nodeid copy exactly that path up and
- * answer the copy, on which the VFS then retries the operation (once).
+ * break (thread id, st_dev, st_ino) recorded when refusing lets the lookup
+ * of (parent, name) that resolves to that inode copy exactly that path up
+ * and answer the copy, on which the VFS then retries the operation (once).
+ * The key is the backing inode, not the nodeid: the kernel may forget a
+ * nodeid whose lookup failed and look the inode up anew under another one
+ * (pending.c keeps the table).
  *
- * Measured caveats (docs/cowfs.md): the final name is looked up twice (the
+ * Caveats (docs/cowfs.md): the final name is looked up twice (the
  * second lookup finds the copy, so copy-up happens once); a refusal that is
  * never retried (fchmod on a read-only fd, reopen via /proc/self/fd) must
  * not leave a pending break behind, so they expire quickly and are dropped
@@ -215,18 +218,20 @@ static void close_flag_fd(void *p)
 int cf_flag_fd(struct cf_fs *fs)
 {
 	intptr_t v = (intptr_t)pthread_getspecific(fs->flag_key);
-	int fd;
+	int fd, r;
 
 	if (v)
 		return (int)v - 1;
-	if (cf_pool_state(fs) < 0)
-		return -1;
+	r = cf_pool_state(fs);
+	if (r < 0)
+		return r;
 	fd = openat(fs->pool_fd, HASHDB_DIR "/flags.lock", O_RDWR | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return -1;
-	if (pthread_setspecific(fs->flag_key, (void *)(intptr_t)(fd + 1)) != 0) {
+		return -errno;
+	r = pthread_setspecific(fs->flag_key, (void *)(intptr_t)(fd + 1));
+	if (r != 0) {
 		close(fd);
-		return -1;
+		return -r;
 	}
 	return fd;
 }
@@ -239,27 +244,30 @@ int cf_flag_key_init(struct cf_fs *fs)
 /*
  * The pool's state, once it exists (vunify makes it; it may appear after
  * mount): recover the flags a crash left cleared, remove stale copy-up
- * names, open the staging directory.  Runs once; 0, or -1 while there is
- * no state yet.
+ * names, open the staging directory.  Runs once; 0, or -errno (-ENOENT:
+ * no state yet).
  */
 int cf_pool_state(struct cf_fs *fs)
 {
-	int statefd = -1, lockfd = -1, r = -1, n;
+	int statefd = -1, lockfd = -1, r, n;
 	bool scanned;
 
 	if (atomic_load(&fs->state_done))
 		return 0;
 	pthread_mutex_lock(&fs->state_lock);
-	if (atomic_load(&fs->state_done)) {
-		r = 0;
+	r = 0;
+	if (atomic_load(&fs->state_done))
+		goto out;
+	statefd = openat(fs->pool_fd, HASHDB_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (statefd < 0) {
+		r = -errno;
 		goto out;
 	}
-	statefd = openat(fs->pool_fd, HASHDB_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (statefd < 0)
-		goto out;
 	lockfd = openat(statefd, "flags.lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (lockfd < 0)
+	if (lockfd < 0) {
+		r = -errno;
 		goto out;
+	}
 	n = hashdb_recover_flags(statefd, lockfd, cf_log_restored, NULL, &scanned);
 	if (n < 0)
 		fuse_log(FUSE_LOG_ERR, COWFS_PROG ": recovering the immutable flags of %s: %s\n",
@@ -278,7 +286,6 @@ int cf_pool_state(struct cf_fs *fs)
 		atomic_store(&fs->stage_fd, openat(statefd, HASHDB_STAGING, O_RDONLY | O_DIRECTORY |
 							  O_NOFOLLOW | O_CLOEXEC));
 	atomic_store(&fs->state_done, true);
-	r = 0;
 out:
 	pthread_mutex_unlock(&fs->state_lock);
 	if (lockfd >= 0)

@@ -64,7 +64,9 @@ struct cf_fs {
 
 	struct cf_pending_table pending;
 
-	/* copy-ups of one inode are serialised (hashed by dev/ino) */
+	/* Copy-ups are serialised per file: an inode's lock is one of these,
+	 * picked by hashing (st_dev, st_ino) (cf_copy_lock), so two copy-ups
+	 * of one inode never overlap; unrelated inodes may share a lock. */
 	pthread_mutex_t copy_locks[CF_COPY_LOCKS];
 
 	gid_t *root_groups;	/* the daemon's own groups, restored after
@@ -137,7 +139,8 @@ struct cf_name_op {
 int cf_name_op(struct cf_fs *fs, struct cf_name_op *a);
 /* Log a restored flag (cowlink_restored_fn; @ctx: a path or NULL). */
 void cf_log_restored(void *ctx, int fd);
-/* Open the pool's state once it exists: recover flags, clean staging. */
+/* Open the pool's state once it exists: recover flags, clean staging.
+ * 0, or -errno (-ENOENT: no state yet). */
 int cf_pool_state(struct cf_fs *fs);
 int cf_flag_key_init(struct cf_fs *fs);
 /* Copy up (dirfd, name) if it still is @expect (dev/ino).  0 also when
@@ -146,6 +149,8 @@ int cf_copy_up(struct cf_fs *fs, int dirfd, const char *name, const struct stat 
 /* Run @op with the immutable flag of the CoW links among fds[0..n)
  * cleared, under the pool's flag lock. */
 int cf_with_mutable(struct cf_fs *fs, const int *fds, int n, int (*op)(void *), void *arg);
+/* This worker thread's fd of POOL/.hashdb/flags.lock, opened once; -errno
+ * while the pool has no state (then it has no CoW links either). */
 int cf_flag_fd(struct cf_fs *fs);
 pthread_mutex_t *cf_copy_lock(struct cf_fs *fs, dev_t dev, ino_t ino);
 

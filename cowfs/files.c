@@ -268,9 +268,8 @@ static void cf_serve_read(struct cf_fs *fs, fuse_req_t req, struct cf_inode *in,
 	buf.buf[0].fd = fd;
 	buf.buf[0].pos = off;
 	/* Spliced, but not moved: with SPLICE_F_MOVE the kernel lost part of
-	 * what it had just read into the FUSE page cache (a 2 GiB CoW link
-	 * read once, then again: 811 of its 2048 MiB were READ a second time;
-	 * with copying, none). */
+	 * what it had just read into the FUSE page cache, so a file read twice
+	 * was partly READ again (docs/cowfs.md, "Caching and speed levers"). */
 	fuse_reply_data(req, &buf, 0);
 	if (drops_cache(fs, in)) {
 		/* ext4 caches in large folios (up to 2 MiB) and DONTNEED drops

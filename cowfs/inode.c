@@ -5,7 +5,7 @@
  *
  * libfuse's passthrough examples pin an O_PATH fd per inode the kernel
  * remembers; on a pool of many guests that exhausts the open-files limit
- * (20,000 here, not raisable).  We keep a file handle per inode instead
+ * (docs/cowfs.md, "Inodes"; docs/benchmarks.md, memory).  We keep a file handle per inode instead
  * (name_to_handle_at) and a bounded LRU cache of O_PATH fds, reopened with
  * open_by_handle_at when evicted.  Inodes on another filesystem than the
  * pool (a guest with a mount inside) cannot be reopened through the pool's

@@ -104,9 +104,9 @@ struct cf_pending {
 };
 
 #define CF_PENDING_MAX 64
-/* The VFS retries within microseconds (15-400 us measured, docs/cowfs.md);
- * a second is generous even under a sanitizer build, short enough to not
- * linger. */
+/* The VFS retries within microseconds (docs/cowfs.md, "Breaking a CoW
+ * link"); a second is generous even under a sanitizer build, short enough
+ * to not linger. */
 #define CF_PENDING_TTL_NS 1000000000L
 
 struct cf_pending_table {
