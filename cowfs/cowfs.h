@@ -35,6 +35,13 @@
 
 #define CF_COPY_LOCKS 64
 
+/* -o drop_cache: whose backing pages the read path drops once served. */
+enum cf_drop_cache {
+	CF_DROP_NONE,		/* none */
+	CF_DROP_COW,		/* CoW links' (the default) */
+	CF_DROP_ALL,		/* every file's */
+};
+
 struct cf_fs {
 	char *pool_path;
 	int pool_fd;		/* O_RDONLY directory fd of POOL */
@@ -47,7 +54,7 @@ struct cf_fs {
 	atomic_int stage_fd;	/* POOL/.hashdb/tmp once the state exists, else -1 */
 
 	double entry_timeout, attr_timeout;
-	int drop_cache;		/* 0 none, 1 CoW links, 2 all files */
+	enum cf_drop_cache drop_cache;
 	bool debug;
 	bool no_opendir;	/* the kernel lets us refuse OPENDIR */
 	struct fuse_session *se;

@@ -256,7 +256,8 @@ void cf_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_inf
 
 static bool drops_cache(struct cf_fs *fs, struct cf_inode *in)
 {
-	return fs->drop_cache == 2 || (fs->drop_cache == 1 && atomic_load(&in->cow));
+	return fs->drop_cache == CF_DROP_ALL ||
+	       (fs->drop_cache == CF_DROP_COW && atomic_load(&in->cow));
 }
 
 static void cf_serve_read(struct cf_fs *fs, fuse_req_t req, struct cf_inode *in, int fd,
