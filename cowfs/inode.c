@@ -48,7 +48,7 @@ static void free_inode(struct cf_inode *in, void *arg)
 	pthread_mutex_lock(&fs->fd_lock);
 	cf_fdcache_drop(&fs->fds, in);
 	pthread_mutex_unlock(&fs->fd_lock);
-	free(in->fh);
+	free(in->handle);
 	free(in);
 }
 void cf_table_destroy(struct cf_fs *fs)
@@ -69,20 +69,25 @@ static struct cf_inode *find_locked(struct cf_fs *fs, dev_t dev, ino_t ino)
 		return &fs->root;
 	return cf_itable_find(&fs->itable, dev, ino);
 }
-static struct file_handle *handle_of(int fd)
-{
-	struct file_handle *fh;
-	int mnt;
 
-	fh = malloc(sizeof(*fh) + MAX_HANDLE_SZ);
-	if (!fh)
+/* The file handle of @name in @dirfd (flags: AT_EMPTY_PATH for @dirfd
+ * itself), in a buffer of MAX_HANDLE_SZ bytes; NULL with errno set. */
+static struct file_handle *handle_at(int dirfd, const char *name, int flags)
+{
+	struct file_handle *h;
+	int mnt, e;
+
+	h = malloc(sizeof(*h) + MAX_HANDLE_SZ);
+	if (!h)
 		return NULL;
-	fh->handle_bytes = MAX_HANDLE_SZ;
-	if (name_to_handle_at(fd, "", fh, &mnt, AT_EMPTY_PATH) < 0) {
-		free(fh);
+	h->handle_bytes = MAX_HANDLE_SZ;
+	if (name_to_handle_at(dirfd, name, h, &mnt, flags) < 0) {
+		e = errno;
+		free(h);
+		errno = e;
 		return NULL;
 	}
-	return fh;
+	return h;
 }
 
 /*
@@ -96,27 +101,28 @@ static struct file_handle *handle_of(int fd)
 static void refresh_handle(struct cf_fs *fs, struct cf_inode *in, int dirfd, const char *name)
 {
 	union {
-		struct file_handle fh;
+		struct file_handle h;
 		char buf[sizeof(struct file_handle) + MAX_HANDLE_SZ];
 	} u;
 	int fd, mnt;
 
-	if (in->pinned || in == &fs->root || !in->fh)
+	if (in->pinned || in == &fs->root || !in->handle)
 		return;
 	pthread_mutex_lock(&fs->fd_lock);
 	fd = in->fd;
 	pthread_mutex_unlock(&fs->fd_lock);
 	if (fd >= 0)
 		return;
-	u.fh.handle_bytes = MAX_HANDLE_SZ;
-	if (name_to_handle_at(dirfd, name, &u.fh, &mnt, 0) < 0)
+	u.h.handle_bytes = MAX_HANDLE_SZ;
+	if (name_to_handle_at(dirfd, name, &u.h, &mnt, 0) < 0)
 		return;
 	pthread_mutex_lock(&fs->fd_lock);
 	/* In place (every handle buffer has MAX_HANDLE_SZ bytes): a thread
 	 * reading it right now gets at worst a failing open. */
-	if (u.fh.handle_bytes != in->fh->handle_bytes || u.fh.handle_type != in->fh->handle_type ||
-	    memcmp(u.fh.f_handle, in->fh->f_handle, u.fh.handle_bytes) != 0)
-		memcpy(in->fh, &u.fh, sizeof(u.fh) + u.fh.handle_bytes);
+	if (u.h.handle_bytes != in->handle->handle_bytes ||
+	    u.h.handle_type != in->handle->handle_type ||
+	    memcmp(u.h.f_handle, in->handle->f_handle, u.h.handle_bytes) != 0)
+		memcpy(in->handle, &u.h, sizeof(u.h) + u.h.handle_bytes);
 	pthread_mutex_unlock(&fs->fd_lock);
 }
 
@@ -130,20 +136,18 @@ static void refresh_handle(struct cf_fs *fs, struct cf_inode *in, int dirfd, con
 static int handle_by_name(struct cf_inode *in, int dirfd, const char *name)
 {
 	struct stat st;
-	int mnt, r = 0;
+	int r = 0;
 
-	in->fh = malloc(sizeof(*in->fh) + MAX_HANDLE_SZ);
-	if (!in->fh)
-		return -ENOMEM;
-	in->fh->handle_bytes = MAX_HANDLE_SZ;
-	if (name_to_handle_at(dirfd, name, in->fh, &mnt, 0) < 0 ||
-	    fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+	in->handle = handle_at(dirfd, name, 0);
+	if (!in->handle)
+		return -errno;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		r = -errno;
 	else if (st.st_dev != in->dev || st.st_ino != in->ino)
 		r = -EAGAIN;
 	if (r < 0) {
-		free(in->fh);
-		in->fh = NULL;
+		free(in->handle);
+		in->handle = NULL;
 	}
 	return r;
 }
@@ -177,8 +181,8 @@ static int open_new(struct cf_fs *fs, struct cf_inode *in, int dirfd, const char
 		return r;
 	}
 	if (in->dev == fs->pool_dev)
-		in->fh = handle_of(fd);
-	if (in->fh) {
+		in->handle = handle_at(fd, "", AT_EMPTY_PATH);
+	if (in->handle) {
 		*fdp = fd;
 	} else {
 		cf_fdcache_pin(in, fd);
@@ -193,7 +197,7 @@ static void free_new(struct cf_inode *in, int fd)
 		close(fd);
 	if (in->fd >= 0)
 		close(in->fd);
-	free(in->fh);
+	free(in->handle);
 	free(in);
 }
 
@@ -219,7 +223,7 @@ static int new_inode(struct cf_fs *fs, int dirfd, const char *name, const struct
 			goto fail;
 	}
 	/* Another filesystem, the caller's fd, or no handle by name. */
-	if (!in->fh) {
+	if (!in->handle) {
 		r = open_new(fs, in, dirfd, name, fdhint, fdp);
 		if (r < 0)
 			goto fail;
@@ -329,7 +333,7 @@ int cf_fd_get(struct cf_fs *fs, struct cf_inode *in)
 	pthread_mutex_unlock(&fs->fd_lock);
 	if (fd >= 0)
 		return fd;
-	fd = open_by_handle_at(fs->pool_fd, in->fh, O_PATH | O_CLOEXEC);
+	fd = open_by_handle_at(fs->pool_fd, in->handle, O_PATH | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	pthread_mutex_lock(&fs->fd_lock);
@@ -355,8 +359,8 @@ int cf_open_inode(struct cf_fs *fs, struct cf_inode *in, int flags)
 	flags |= O_CLOEXEC;
 	if (in == &fs->root)
 		fd = openat(fs->pool_fd, ".", flags);
-	else if (in->fh)
-		fd = open_by_handle_at(fs->pool_fd, in->fh, flags);
+	else if (in->handle)
+		fd = open_by_handle_at(fs->pool_fd, in->handle, flags);
 	else {
 		pfd = cf_fd_get(fs, in);
 		if (pfd < 0)

@@ -27,9 +27,11 @@ struct cf_inode {
 	uint64_t nlookup;		/* protected by the table lock */
 	struct cf_inode *hnext;		/* hash chain */
 
-	/* Handle to reopen the inode; NULL for inodes we pin by fd instead
-	 * (the pool root, inodes on another filesystem). */
-	struct file_handle *fh;
+	/* File handle (name_to_handle_at) to reopen the inode; NULL for
+	 * inodes we pin by fd instead (the pool root, inodes on another
+	 * filesystem).  Not to be confused with a FUSE file's fi->fh, which
+	 * is cowfs's open fd. */
+	struct file_handle *handle;
 
 	/* fd cache (protected by the fd cache lock) */
 	int fd;				/* O_PATH fd or -1 */
