@@ -164,14 +164,17 @@ void cf_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	struct cf_inode *in = cf_inode(fs, ino);
 	int fd, r;
 
+	/* @fi is set only for ftruncate (and a failed extending direct write):
+	 * the kernel sends the file only with ATTR_FILE, fchmod, fchown and
+	 * futimens come without it, and O_TRUNC is done by the open
+	 * (FUSE_CAP_ATOMIC_O_TRUNC).  Such an fd was opened for writing here,
+	 * which open/create refuse on a CoW link, and while it is open vunify
+	 * cannot make the file one (its read lease is refused).  So an fi
+	 * never reaches a CoW link; an fd-based change through a read-only fd
+	 * comes without fi and gets ESTALE like any other. */
 	cf_pending_cancel(&fs->pending, cf_req_tid(req));
 	if (cf_is_cow_now(fs, in)) {
-		/* Through an fd (fchmod, ftruncate on a read-only fd) there is
-		 * no path to copy up: refused, as the flag would refuse it. */
-		if (fi)
-			fuse_reply_err(req, EPERM);
-		else
-			cf_break_later(req, in);
+		cf_break_later(req, in);
 		return;
 	}
 	fd = cf_fd_get(fs, in);
@@ -181,7 +184,7 @@ void cf_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	}
 	r = apply_setattr(fd, fi ? (int)fi->fh : -1, attr, to_set);
 	cf_fd_put(fs, in);
-	if (r == -EPERM && !fi && cf_is_cow_now(fs, in)) {
+	if (r == -EPERM && cf_is_cow_now(fs, in)) {
 		cf_break_later(req, in);
 		return;
 	}
