@@ -157,12 +157,25 @@ static int apply_setattr(int fd, int ofd, const struct stat *attr, int to_set)
 	return r;
 }
 
+struct setattr_args {
+	const struct stat *attr;
+	int to_set;
+	int ofd;		/* the open file of an fd-based setattr, or -1 */
+};
+
+static int run_setattr(int fd, void *arg)
+{
+	struct setattr_args *a = arg;
+
+	return apply_setattr(fd, a->ofd, a->attr, a->to_set);
+}
+
 void cf_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		struct fuse_file_info *fi)
 {
 	struct cf_fs *fs = cf_req_fs(req);
-	struct cf_inode *in = cf_inode(fs, ino);
-	int fd, r;
+	struct setattr_args a = { attr, to_set, fi ? (int)fi->fh : -1 };
+	int r;
 
 	/* @fi is set only for ftruncate (and a failed extending direct write):
 	 * the kernel sends the file only with ATTR_FILE, fchmod, fchown and
@@ -172,29 +185,12 @@ void cf_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	 * cannot make the file one (its read lease is refused).  So an fi
 	 * never reaches a CoW link; an fd-based change through a read-only fd
 	 * comes without fi and gets ESTALE like any other. */
-	cf_pending_cancel(&fs->pending, cf_req_tid(req));
-	if (cf_is_cow_now(fs, in)) {
-		cf_break_later(req, in);
-		return;
-	}
-	fd = cf_fd_get(fs, in);
-	if (fd < 0) {
-		fuse_reply_err(req, -fd);
-		return;
-	}
-	r = apply_setattr(fd, fi ? (int)fi->fh : -1, attr, to_set);
-	cf_fd_put(fs, in);
-	if (r == -EPERM && cf_is_cow_now(fs, in)) {
-		cf_break_later(req, in);
-		return;
-	}
-	if (r < 0) {
+	r = cf_change_unless_cow(req, cf_inode(fs, ino), run_setattr, &a);
+	if (r < 0)
 		fuse_reply_err(req, -r);
-		return;
-	}
-	cf_getattr(req, ino, fi);
+	else if (r == 0)
+		cf_getattr(req, ino, fi);
 }
-
 /* ---- xattrs -------------------------------------------------------------- */
 
 void cf_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
@@ -293,49 +289,50 @@ out:
 	free(out);
 }
 
-static void change_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
-			 size_t size, int flags, bool remove)
-{
-	struct cf_fs *fs = cf_req_fs(req);
-	struct cf_inode *in = cf_inode(fs, ino);
-	char proc[64];
-	int fd, r;
+struct xattr_args {
+	const char *name, *value;
+	size_t size;
+	int flags;
+	bool remove;
+};
 
-	if (cowlink_xattr_is_private(name)) {
+static int run_change_xattr(int fd, void *arg)
+{
+	struct xattr_args *a = arg;
+	char proc[64];
+	int r;
+
+	proc_path(proc, sizeof(proc), fd);
+	if (a->remove)
+		r = removexattr(proc, a->name);
+	else
+		r = setxattr(proc, a->name, a->value, a->size, a->flags);
+	return r < 0 ? -errno : 0;
+}
+
+static void change_xattr(fuse_req_t req, fuse_ino_t ino, struct xattr_args *a)
+{
+	int r;
+
+	if (cowlink_xattr_is_private(a->name)) {
 		fuse_reply_err(req, EPERM);
 		return;
 	}
-	cf_pending_cancel(&fs->pending, cf_req_tid(req));
-	if (cf_is_cow_now(fs, in)) {
-		cf_break_later(req, in);
-		return;
-	}
-	fd = cf_fd_get(fs, in);
-	if (fd < 0) {
-		fuse_reply_err(req, -fd);
-		return;
-	}
-	proc_path(proc, sizeof(proc), fd);
-	if (remove)
-		r = removexattr(proc, name);
-	else
-		r = setxattr(proc, name, value, size, flags);
-	r = r < 0 ? -errno : 0;
-	cf_fd_put(fs, in);
-	if (r == -EPERM && cf_is_cow_now(fs, in)) {
-		cf_break_later(req, in);
-		return;
-	}
-	fuse_reply_err(req, -r);
+	r = cf_change_unless_cow(req, cf_inode(cf_req_fs(req), ino), run_change_xattr, a);
+	if (r <= 0)
+		fuse_reply_err(req, -r);
 }
-
 void cf_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 		 size_t size, int flags)
 {
-	change_xattr(req, ino, name, value, size, flags, false);
+	struct xattr_args a = { name, value, size, flags, false };
+
+	change_xattr(req, ino, &a);
 }
 
 void cf_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	change_xattr(req, ino, name, NULL, 0, 0, true);
+	struct xattr_args a = { .name = name, .remove = true };
+
+	change_xattr(req, ino, &a);
 }

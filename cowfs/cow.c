@@ -205,6 +205,29 @@ void cf_break_later(fuse_req_t req, struct cf_inode *in)
 	fuse_reply_err(req, ESTALE);
 }
 
+int cf_change_unless_cow(fuse_req_t req, struct cf_inode *in, int (*op)(int fd, void *arg),
+			 void *arg)
+{
+	struct cf_fs *fs = cf_req_fs(req);
+	int fd, r;
+
+	cf_pending_cancel(&fs->pending, cf_req_tid(req));
+	if (cf_is_cow_now(fs, in))
+		goto refuse;
+	fd = cf_fd_get(fs, in);
+	if (fd < 0)
+		return fd;
+	r = op(fd, arg);
+	cf_fd_put(fs, in);
+	/* Its flag refused: vunify made it a CoW link since the check. */
+	if (r == -EPERM && cf_is_cow_now(fs, in))
+		goto refuse;
+	return r;
+refuse:
+	cf_break_later(req, in);
+	return 1;
+}
+
 /*
  * The flag lock is an flock, which excludes open file descriptions, not
  * threads: every worker thread takes it through its own fd, so two threads'

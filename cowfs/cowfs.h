@@ -131,6 +131,14 @@ bool cf_is_cow_now(struct cf_fs *fs, struct cf_inode *in);
  * break, so that the VFS re-walks the path and the walk's lookup copies
  * that path up. */
 void cf_break_later(fuse_req_t req, struct cf_inode *in);
+/* A request that changes @in by its nodeid (setattr, setxattr,
+ * removexattr, link): drop the thread's pending break, then run @op on
+ * @in's O_PATH fd unless @in is a CoW link, in which case the request is
+ * refused with cf_break_later; also when @op failed EPERM because vunify
+ * made it one meanwhile.  @op's result (0 or -errno), or 1 when the
+ * request has been answered. */
+int cf_change_unless_cow(fuse_req_t req, struct cf_inode *in, int (*op)(int fd, void *arg),
+			 void *arg);
 /* Open @name in @dirfd for the flag ioctls if it is a CoW link, else -1. */
 int cf_open_if_cow(int dirfd, const char *name);
 /* An unlink/rmdir (flags: AT_REMOVEDIR) or a rename (flags: RENAME_*). */

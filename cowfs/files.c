@@ -200,13 +200,7 @@ void cf_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		    O_CLOEXEC;
 	int pfd, fd, r;
 
-	r = cf_check_new_name(parent, name);
-	if (r < 0) {
-		fuse_reply_err(req, -r);
-		return;
-	}
-	cf_pending_cancel(&fs->pending, cf_req_tid(req));
-	pfd = cf_fd_get(fs, pin);
+	pfd = cf_new_name_parent(req, parent, name);
 	if (pfd < 0) {
 		fuse_reply_err(req, -pfd);
 		return;

@@ -26,22 +26,34 @@ bool cf_hidden(fuse_ino_t parent, const char *name)
 	       cowlink_is_tmp_name(name, NULL);
 }
 
-int cf_check_name(fuse_ino_t parent, const char *name)
+static int check_name(fuse_ino_t parent, const char *name, int hidden_errno)
 {
 	if (strlen(name) > NAME_MAX)
 		return -ENAMETOOLONG;
 	if (cf_hidden(parent, name))
-		return -ENOENT;
+		return -hidden_errno;
 	return 0;
+}
+
+int cf_check_name(fuse_ino_t parent, const char *name)
+{
+	return check_name(parent, name, ENOENT);
 }
 
 int cf_check_new_name(fuse_ino_t parent, const char *name)
 {
-	if (strlen(name) > NAME_MAX)
-		return -ENAMETOOLONG;
-	if (cf_hidden(parent, name))
-		return -EPERM;
-	return 0;
+	return check_name(parent, name, EPERM);
+}
+
+int cf_new_name_parent(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct cf_fs *fs = cf_req_fs(req);
+	int r = cf_check_new_name(parent, name);
+
+	if (r < 0)
+		return r;
+	cf_pending_cancel(&fs->pending, cf_req_tid(req));
+	return cf_fd_get(fs, cf_inode(fs, parent));
 }
 
 /* Stat @name in @pfd and find or add its inode, counting one lookup.  The
@@ -180,13 +192,7 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	struct fuse_entry_param e;
 	int pfd, r, cr;
 
-	r = cf_check_new_name(parent, name);
-	if (r < 0) {
-		fuse_reply_err(req, -r);
-		return;
-	}
-	cf_pending_cancel(&fs->pending, cf_req_tid(req));
-	pfd = cf_fd_get(fs, pin);
+	pfd = cf_new_name_parent(req, parent, name);
 	if (pfd < 0) {
 		fuse_reply_err(req, -pfd);
 		return;
@@ -257,35 +263,53 @@ void cf_readlink(fuse_req_t req, fuse_ino_t ino)
 
 /* ---- removing and renaming names ----------------------------------------- */
 
-static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name, int flags)
+/* Run the unlink, rmdir or rename @a in @pin (and @npin for a rename) and
+ * mark an inode whose last name it removed or replaced. */
+static int do_name_op(fuse_req_t req, struct cf_inode *pin, struct cf_inode *npin,
+		      struct cf_name_op *a)
 {
 	struct cf_fs *fs = cf_req_fs(req);
-	struct cf_inode *pin = cf_inode(fs, parent);
-	struct cf_name_op a = { .name = name, .flags = (unsigned)flags };
 	struct stat st;
-	bool imm;
+	bool imm, victim;
+	int r;
+
+	cf_pending_cancel(&fs->pending, cf_req_tid(req));
+	a->dirfd = cf_fd_get(fs, pin);
+	if (a->dirfd < 0)
+		return a->dirfd;
+	if (npin) {
+		a->newdirfd = cf_fd_get(fs, npin);
+		if (a->newdirfd < 0) {
+			r = a->newdirfd;
+			goto out;
+		}
+	}
+	if (a->rename)
+		r = cf_stat(a->newdirfd, a->newname, 0, &st, &imm);
+	else
+		r = cf_stat(a->dirfd, a->name, 0, &st, &imm);
+	victim = r == 0 && !(a->rename && (a->flags & RENAME_EXCHANGE));
+	if (r == 0 || a->rename)	/* renaming onto no name is fine */
+		r = cf_name_op(fs, a);
+	if (r == 0 && victim && st.st_nlink <= 1)
+		cf_inode_mark_unlinked(fs, st.st_dev, st.st_ino);
+	if (npin)
+		cf_fd_put(fs, npin);
+out:
+	cf_fd_put(fs, pin);
+	return r;
+}
+
+static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name, int flags)
+{
+	struct cf_name_op a = { .name = name, .flags = (unsigned)flags };
 	int r;
 
 	r = cf_check_name(parent, name);
-	if (r < 0) {
-		fuse_reply_err(req, -r);
-		return;
-	}
-	cf_pending_cancel(&fs->pending, cf_req_tid(req));
-	a.dirfd = cf_fd_get(fs, pin);
-	if (a.dirfd < 0) {
-		fuse_reply_err(req, -a.dirfd);
-		return;
-	}
-	r = cf_stat(a.dirfd, name, 0, &st, &imm);
 	if (r == 0)
-		r = cf_name_op(fs, &a);
-	cf_fd_put(fs, pin);
-	if (r == 0 && st.st_nlink <= 1)
-		cf_inode_mark_unlinked(fs, st.st_dev, st.st_ino);
+		r = do_name_op(req, cf_inode(cf_req_fs(req), parent), NULL, &a);
 	fuse_reply_err(req, -r);
 }
-
 void cf_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	do_remove(req, parent, name, 0);
@@ -300,82 +324,48 @@ void cf_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t n
 	       const char *newname, unsigned int flags)
 {
 	struct cf_fs *fs = cf_req_fs(req);
-	struct cf_inode *pin = cf_inode(fs, parent), *npin = cf_inode(fs, newparent);
 	struct cf_name_op a = { .name = name, .newname = newname, .flags = flags, .rename = true };
-	struct stat st;
-	bool imm, had_target;
 	int r;
 
 	r = strlen(newname) > NAME_MAX ? -ENAMETOOLONG : cf_check_name(parent, name);
 	if (r == 0)
 		r = cf_check_new_name(newparent, newname);
-	if (r < 0) {
-		fuse_reply_err(req, -r);
-		return;
-	}
-	cf_pending_cancel(&fs->pending, cf_req_tid(req));
-	a.dirfd = cf_fd_get(fs, pin);
-	if (a.dirfd < 0) {
-		fuse_reply_err(req, -a.dirfd);
-		return;
-	}
-	a.newdirfd = cf_fd_get(fs, npin);
-	if (a.newdirfd < 0) {
-		cf_fd_put(fs, pin);
-		fuse_reply_err(req, -a.newdirfd);
-		return;
-	}
-	had_target = cf_stat(a.newdirfd, newname, 0, &st, &imm) == 0;
-	r = cf_name_op(fs, &a);
-	cf_fd_put(fs, npin);
-	cf_fd_put(fs, pin);
-	if (r == 0 && had_target && !(flags & RENAME_EXCHANGE) && st.st_nlink <= 1)
-		cf_inode_mark_unlinked(fs, st.st_dev, st.st_ino);
+	if (r == 0)
+		r = do_name_op(req, cf_inode(fs, parent), cf_inode(fs, newparent), &a);
 	fuse_reply_err(req, -r);
+}
+struct link_args {
+	int nfd;
+	const char *newname;
+};
+
+static int run_link(int fd, void *arg)
+{
+	struct link_args *a = arg;
+
+	return linkat(fd, "", a->nfd, a->newname, AT_EMPTY_PATH) < 0 ? -errno : 0;
 }
 
 void cf_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
 	struct cf_fs *fs = cf_req_fs(req);
-	struct cf_inode *in = cf_inode(fs, ino), *npin = cf_inode(fs, newparent);
+	struct link_args a = { .newname = newname };
 	struct fuse_entry_param e;
-	int fd, nfd, r;
+	int r;
 
-	r = cf_check_new_name(newparent, newname);
-	if (r < 0) {
-		fuse_reply_err(req, -r);
+	a.nfd = cf_new_name_parent(req, newparent, newname);
+	if (a.nfd < 0) {
+		fuse_reply_err(req, -a.nfd);
 		return;
 	}
-	cf_pending_cancel(&fs->pending, cf_req_tid(req));
 	/* A guest's own hard link to a CoW link: copy the source up first
 	 * (through the re-walk of its path), then link the private copy. */
-	if (cf_is_cow_now(fs, in)) {
-		cf_break_later(req, in);
-		return;
-	}
-	fd = cf_fd_get(fs, in);
-	if (fd < 0) {
-		fuse_reply_err(req, -fd);
-		return;
-	}
-	nfd = cf_fd_get(fs, npin);
-	if (nfd < 0) {
-		cf_fd_put(fs, in);
-		fuse_reply_err(req, -nfd);
-		return;
-	}
-	r = linkat(fd, "", nfd, newname, AT_EMPTY_PATH) < 0 ? -errno : 0;
-	cf_fd_put(fs, in);
-	if (r == -EPERM && cf_is_cow_now(fs, in)) {
-		cf_fd_put(fs, npin);
-		cf_break_later(req, in);
-		return;
-	}
+	r = cf_change_unless_cow(req, cf_inode(fs, ino), run_link, &a);
 	if (r == 0)
-		r = cf_lookup_entry(fs, req, nfd, newname, &e, false);
-	cf_fd_put(fs, npin);
+		r = cf_lookup_entry(fs, req, a.nfd, newname, &e, false);
+	cf_fd_put(fs, cf_inode(fs, newparent));
 	if (r < 0)
 		fuse_reply_err(req, -r);
-	else
+	else if (r == 0)
 		fuse_reply_entry(req, &e);
 }

@@ -29,6 +29,10 @@ int cf_check_name(fuse_ino_t parent, const char *name);
 /* 0, or the -errno a name is refused with when creating it: too long, or
  * hidden (-EPERM). */
 int cf_check_new_name(fuse_ino_t parent, const char *name);
+/* For a request that makes @name in @parent: check the name, drop the
+ * thread's pending break, and borrow @parent's fd (give it back with
+ * cf_fd_put).  The fd or -errno. */
+int cf_new_name_parent(fuse_req_t req, fuse_ino_t parent, const char *name);
 /* The entry of @in, stat'ed in @st, with cowfs's timeouts. */
 void cf_fill_entry(struct cf_fs *fs, struct cf_inode *in, const struct stat *st,
 		   struct fuse_entry_param *e);

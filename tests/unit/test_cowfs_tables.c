@@ -239,104 +239,92 @@ Test(fdcache, second_fd_for_one_inode_is_closed)
 
 /* ---- pending breaks ----------------------------------------------------------- */
 
+/* Each test runs in a process of its own (Criterion), on a fresh table. */
+static struct cf_pending_table pend;
+
+static void pending_setup(void)
+{
+	cf_pending_init(&pend);
+}
+
+static void pending_teardown(void)
+{
+	cf_pending_destroy(&pend);
+}
+
+TestSuite(pending, .init = pending_setup, .fini = pending_teardown);
+
 Test(pending, taken_once_by_its_thread_and_inode)
 {
-	struct cf_pending_table t;
-
-	cf_pending_init(&t);
-	cr_assert_eq(cf_pending_take(&t, 100, 1, 42), 0, "an empty table");
-	cf_pending_add(&t, 100, 1, 42, 0);
-	cr_assert_eq(cf_pending_take(&t, 101, 1, 42), 0, "another thread");
-	cr_assert_eq(cf_pending_take(&t, 100, 1, 43), 0, "another inode");
-	cr_assert_eq(cf_pending_take(&t, 100, 2, 42), 0, "same number, other device");
-	cr_assert_eq(cf_pending_take(&t, 100, 1, 42), 1);
-	cr_assert_eq(cf_pending_take(&t, 100, 1, 42), 0, "taken twice");
-	cr_assert_eq(atomic_load(&t.n), 0);
-	cf_pending_destroy(&t);
+	cr_assert_eq(cf_pending_take(&pend, 100, 1, 42), 0, "an empty table");
+	cf_pending_add(&pend, 100, 1, 42, 0);
+	cr_assert_eq(cf_pending_take(&pend, 101, 1, 42), 0, "another thread");
+	cr_assert_eq(cf_pending_take(&pend, 100, 1, 43), 0, "another inode");
+	cr_assert_eq(cf_pending_take(&pend, 100, 2, 42), 0, "same number, other device");
+	cr_assert_eq(cf_pending_take(&pend, 100, 1, 42), 1);
+	cr_assert_eq(cf_pending_take(&pend, 100, 1, 42), 0, "taken twice");
+	cr_assert_eq(atomic_load(&pend.n), 0);
 }
 
 Test(pending, failed_copy_up_answers_its_error)
 {
-	struct cf_pending_table t;
-
-	cf_pending_init(&t);
-	cf_pending_add(&t, 7, 1, 42, -ENOSPC);
-	cr_assert_eq(cf_pending_take(&t, 7, 1, 42), -ENOSPC);
-	cr_assert_eq(cf_pending_take(&t, 7, 1, 42), 0);
-	cf_pending_destroy(&t);
+	cf_pending_add(&pend, 7, 1, 42, -ENOSPC);
+	cr_assert_eq(cf_pending_take(&pend, 7, 1, 42), -ENOSPC);
+	cr_assert_eq(cf_pending_take(&pend, 7, 1, 42), 0);
 }
 
 Test(pending, any_matches_whatever_the_walk_finds)
 {
-	struct cf_pending_table t;
-
-	cf_pending_init(&t);
-	cf_pending_add_any(&t, 7);
-	cr_assert_eq(cf_pending_take(&t, 8, 3, 99), 0);
-	cr_assert_eq(cf_pending_take(&t, 7, 3, 99), 1);
-	cr_assert_eq(cf_pending_take(&t, 7, 3, 99), 0);
-	cf_pending_destroy(&t);
+	cf_pending_add_any(&pend, 7);
+	cr_assert_eq(cf_pending_take(&pend, 8, 3, 99), 0);
+	cr_assert_eq(cf_pending_take(&pend, 7, 3, 99), 1);
+	cr_assert_eq(cf_pending_take(&pend, 7, 3, 99), 0);
 }
 
 Test(pending, a_new_break_replaces_the_threads_old_one)
 {
-	struct cf_pending_table t;
-
-	cf_pending_init(&t);
-	cf_pending_add(&t, 7, 1, 10, 0);
-	cf_pending_add(&t, 8, 1, 10, 0);
-	cf_pending_add(&t, 7, 1, 11, 0);
-	cr_assert_eq(atomic_load(&t.n), 2);
-	cr_assert_eq(cf_pending_take(&t, 7, 1, 10), 0, "the replaced break still counts");
-	cr_assert_eq(cf_pending_take(&t, 7, 1, 11), 1);
-	cr_assert_eq(cf_pending_take(&t, 8, 1, 10), 1, "another thread's break was lost");
-	cf_pending_destroy(&t);
+	cf_pending_add(&pend, 7, 1, 10, 0);
+	cf_pending_add(&pend, 8, 1, 10, 0);
+	cf_pending_add(&pend, 7, 1, 11, 0);
+	cr_assert_eq(atomic_load(&pend.n), 2);
+	cr_assert_eq(cf_pending_take(&pend, 7, 1, 10), 0, "the replaced break still counts");
+	cr_assert_eq(cf_pending_take(&pend, 7, 1, 11), 1);
+	cr_assert_eq(cf_pending_take(&pend, 8, 1, 10), 1, "another thread's break was lost");
 }
 
 Test(pending, cancel_drops_only_that_threads_break)
 {
-	struct cf_pending_table t;
-
-	cf_pending_init(&t);
-	cf_pending_add(&t, 7, 1, 10, 0);
-	cf_pending_add(&t, 8, 1, 10, 0);
-	cf_pending_cancel(&t, 7);
-	cr_assert_eq(cf_pending_take(&t, 7, 1, 10), 0);
-	cr_assert_eq(cf_pending_take(&t, 8, 1, 10), 1);
-	cf_pending_destroy(&t);
+	cf_pending_add(&pend, 7, 1, 10, 0);
+	cf_pending_add(&pend, 8, 1, 10, 0);
+	cf_pending_cancel(&pend, 7);
+	cr_assert_eq(cf_pending_take(&pend, 7, 1, 10), 0);
+	cr_assert_eq(cf_pending_take(&pend, 8, 1, 10), 1);
 }
 
 Test(pending, breaks_expire)
 {
-	struct cf_pending_table t;
 	struct timespec pause = { 0, 60 * 1000 * 1000 };
 
-	cf_pending_init(&t);
-	cr_assert_eq(t.ttl_ns, CF_PENDING_TTL_NS);
-	t.ttl_ns = 20 * 1000 * 1000;
-	cf_pending_add(&t, 7, 1, 10, 0);
-	cf_pending_add(&t, 8, 1, 10, -EIO);
+	cr_assert_eq(pend.ttl_ns, CF_PENDING_TTL_NS);
+	pend.ttl_ns = 20 * 1000 * 1000;
+	cf_pending_add(&pend, 7, 1, 10, 0);
+	cf_pending_add(&pend, 8, 1, 10, -EIO);
 	nanosleep(&pause, NULL);
-	cr_assert_eq(cf_pending_take(&t, 7, 1, 10), 0, "an expired break was taken");
-	cr_assert_eq(cf_pending_take(&t, 8, 1, 10), 0, "an expired error was answered");
-	cr_assert_eq(atomic_load(&t.n), 0, "expired breaks were not dropped");
-	t.ttl_ns = CF_PENDING_TTL_NS;
-	cf_pending_add(&t, 7, 1, 10, 0);
-	cr_assert_eq(cf_pending_take(&t, 7, 1, 10), 1, "a fresh break expired");
-	cf_pending_destroy(&t);
+	cr_assert_eq(cf_pending_take(&pend, 7, 1, 10), 0, "an expired break was taken");
+	cr_assert_eq(cf_pending_take(&pend, 8, 1, 10), 0, "an expired error was answered");
+	cr_assert_eq(atomic_load(&pend.n), 0, "expired breaks were not dropped");
+	pend.ttl_ns = CF_PENDING_TTL_NS;
+	cf_pending_add(&pend, 7, 1, 10, 0);
+	cr_assert_eq(cf_pending_take(&pend, 7, 1, 10), 1, "a fresh break expired");
 }
 
 Test(pending, a_full_table_still_takes_the_newest)
 {
-	struct cf_pending_table t;
-
-	cf_pending_init(&t);
 	for (pid_t tid = 1; tid <= CF_PENDING_MAX; tid++)
-		cf_pending_add(&t, tid, 1, (ino_t)tid, 0);
-	cr_assert_eq(atomic_load(&t.n), CF_PENDING_MAX);
-	cf_pending_add(&t, 1000, 1, 1000, 0);
-	cr_assert_eq(atomic_load(&t.n), CF_PENDING_MAX);
-	cr_assert_eq(cf_pending_take(&t, 1000, 1, 1000), 1);
-	cr_assert_eq(cf_pending_take(&t, 2, 1, 2), 1, "an unrelated break was overwritten");
-	cf_pending_destroy(&t);
+		cf_pending_add(&pend, tid, 1, (ino_t)tid, 0);
+	cr_assert_eq(atomic_load(&pend.n), CF_PENDING_MAX);
+	cf_pending_add(&pend, 1000, 1, 1000, 0);
+	cr_assert_eq(atomic_load(&pend.n), CF_PENDING_MAX);
+	cr_assert_eq(cf_pending_take(&pend, 1000, 1, 1000), 1);
+	cr_assert_eq(cf_pending_take(&pend, 2, 1, 2), 1, "an unrelated break was overwritten");
 }
