@@ -228,13 +228,57 @@ void cf_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 	free(buf);
 }
 
+/* The whole list of xattr names of @proc into *bufp (malloc'd): its length,
+ * or -errno. */
+static ssize_t list_all(const char *proc, char **bufp)
+{
+	char *buf = NULL;
+	ssize_t n;
+
+	*bufp = NULL;
+	do {
+		n = listxattr(proc, NULL, 0);
+		if (n <= 0)
+			break;
+		free(buf);
+		buf = malloc((size_t)n);
+		if (!buf)
+			return -ENOMEM;
+		n = listxattr(proc, buf, (size_t)n);
+	} while (n < 0 && errno == ERANGE);	/* it grew meanwhile */
+	if (n < 0) {
+		n = -errno;
+		free(buf);
+		return n;
+	}
+	*bufp = buf;
+	return n;
+}
+
+/* Copy the names in @list (@n bytes) to @out, but the private ones: the
+ * length copied. */
+static size_t public_names(const char *list, ssize_t n, char *out)
+{
+	size_t len = 0;
+
+	for (ssize_t i = 0; i < n; i += (ssize_t)strlen(list + i) + 1) {
+		size_t l = strlen(list + i) + 1;
+
+		if (cowlink_xattr_is_private(list + i))
+			continue;
+		memcpy(out + len, list + i, l);
+		len += l;
+	}
+	return len;
+}
+
 void cf_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	struct cf_fs *fs = cf_req_fs(req);
 	struct cf_inode *in = cf_inode(fs, ino);
 	char proc[64], *buf = NULL, *out = NULL;
 	ssize_t n;
-	size_t len = 0;
+	size_t len;
 	int fd = cf_fd_get(fs, in);
 
 	if (fd < 0) {
@@ -244,40 +288,15 @@ void cf_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	proc_path(proc, sizeof(proc), fd);
 	/* Always fetch the whole list: the marker is filtered out, so the
 	 * size the guest sees is not the backing size. */
-	for (;;) {
-		n = listxattr(proc, NULL, 0);
-		if (n <= 0)
-			break;
-		free(buf);
-		buf = malloc((size_t)n);
-		if (!buf) {
-			n = -1;
-			errno = ENOMEM;
-			break;
-		}
-		n = listxattr(proc, buf, (size_t)n);
-		if (n >= 0 || errno != ERANGE)
-			break;
-	}
-	n = n < 0 ? -errno : n;
+	n = list_all(proc, &buf);
 	cf_fd_put(fs, in);
+	if (n >= 0 && !(out = malloc((size_t)n + 1)))
+		n = -ENOMEM;
 	if (n < 0) {
 		fuse_reply_err(req, (int)-n);
 		goto out;
 	}
-	out = malloc((size_t)n + 1);
-	if (!out) {
-		fuse_reply_err(req, ENOMEM);
-		goto out;
-	}
-	for (ssize_t i = 0; i < n; i += (ssize_t)strlen(buf + i) + 1) {
-		size_t l = strlen(buf + i) + 1;
-
-		if (cowlink_xattr_is_private(buf + i))
-			continue;
-		memcpy(out + len, buf + i, l);
-		len += l;
-	}
+	len = public_names(buf, n, out);
 	if (size == 0)
 		fuse_reply_xattr(req, len);
 	else if (len > size)

@@ -241,6 +241,38 @@ static char *fsname_opt(const char *pool)
 	return o;
 }
 
+/* The real paths of POOL and MOUNTPOINT (PATH_MAX buffers), refusing a
+ * mountpoint inside the pool and a second cowfs mount.  0, or -1 said on
+ * stderr. */
+static int resolve_paths(const char *pool, const char *mnt, char *pool_real, char *mnt_real)
+{
+	size_t n;
+
+	if (!realpath(pool, pool_real) || !realpath(mnt, mnt_real)) {
+		fprintf(stderr, COWFS_PROG ": %s: %s\n", realpath(pool, pool_real) ? mnt : pool,
+			strerror(errno));
+		return -1;
+	}
+	n = strlen(pool_real);
+	if (strcmp(pool_real, mnt_real) == 0 ||
+	    (strncmp(mnt_real, pool_real, n) == 0 && mnt_real[n] == '/')) {
+		fprintf(stderr, COWFS_PROG ": mountpoint %s is inside the pool %s\n", mnt_real,
+			pool_real);
+		return -1;
+	}
+	return check_mounted(pool_real, mnt_real) < 0 ? -1 : 0;
+}
+
+/* cowfs's default mount options and fsname=, before the user's -o (which
+ * come later and so override them). */
+static int add_mount_opts(struct fuse_args *args, const char *fsname)
+{
+	if (fuse_opt_insert_arg(args, 1, "-o") || fuse_opt_insert_arg(args, 2, DEFAULT_MOUNT_OPTS) ||
+	    fuse_opt_insert_arg(args, 3, "-o") || fuse_opt_insert_arg(args, 4, fsname))
+		return -1;
+	return 0;
+}
+
 /* -o drop_cache=cow|all|none (cow when unset).  0 or -EINVAL. */
 static int parse_drop_cache(const char *s, enum cf_drop_cache *out)
 {
@@ -421,19 +453,7 @@ int main(int argc, char **argv)
 	}
 	if (open_pool(&fs, c.pool) < 0)
 		goto out;
-	if (!realpath(c.pool, pool_real) || !realpath(o.mountpoint, mnt_real)) {
-		fprintf(stderr, COWFS_PROG ": %s: %s\n", realpath(c.pool, pool_real) ?
-			o.mountpoint : c.pool, strerror(errno));
-		goto out;
-	}
-	if (strcmp(pool_real, mnt_real) == 0 ||
-	    (strncmp(mnt_real, pool_real, strlen(pool_real)) == 0 &&
-	     mnt_real[strlen(pool_real)] == '/')) {
-		fprintf(stderr, COWFS_PROG ": mountpoint %s is inside the pool %s\n", mnt_real,
-			pool_real);
-		goto out;
-	}
-	if (check_mounted(pool_real, mnt_real) < 0)
+	if (resolve_paths(c.pool, o.mountpoint, pool_real, mnt_real) < 0)
 		goto out;
 	fs.pool_path = pool_real;
 	fs.debug = o.debug;
@@ -443,9 +463,7 @@ int main(int argc, char **argv)
 	 * temporaries) is repaired now, not at the first copy-up. */
 	cf_pool_state(&fs);
 	fsname = fsname_opt(pool_real);
-	if (!fsname || fuse_opt_insert_arg(&args, 1, "-o") ||
-	    fuse_opt_insert_arg(&args, 2, DEFAULT_MOUNT_OPTS) ||
-	    fuse_opt_insert_arg(&args, 3, "-o") || fuse_opt_insert_arg(&args, 4, fsname))
+	if (!fsname || add_mount_opts(&args, fsname) < 0)
 		goto out;
 	r = serve(&fs, &args, &o);
 out:
