@@ -61,12 +61,22 @@ static int open_private(struct cf_fs *fs, struct cf_inode *in, int flags, int *f
 	return 0;
 }
 
+/* A write through a name that vunify has meanwhile replaced (the kernel
+ * still caches the old inode, whose last name is gone, not through us):
+ * the kernel is to look the path up again, and the re-walk copies up
+ * whatever CoW link it finds there. */
+static bool stale_name(struct cf_inode *in, int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && st.st_nlink == 0 && !atomic_load(&in->unlinked_here);
+}
+
 void cf_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct cf_fs *fs = cf_req_fs(req);
 	struct cf_inode *in = cf_inode(fs, ino);
 	bool wr = wants_write(fi->flags);
-	struct stat st;
 	int fd = -1, r;
 
 	cf_pending_cancel(&fs->pending, cf_req_tid(req));
@@ -88,12 +98,11 @@ void cf_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -r);
 		return;
 	}
-	/* A write through a name that vunify has meanwhile replaced (the
-	 * kernel still caches the old inode): make the kernel look the path
-	 * up again, and copy up whatever CoW link it finds there. */
-	if (wr && fstat(fd, &st) == 0 && st.st_nlink == 0 && !atomic_load(&in->unlinked_here)) {
+	if (wr && stale_name(in, fd)) {
 		close(fd);
 		cf_pending_add_any(&fs->pending, cf_req_tid(req));
+		cf_debug(fs, "pending break tid %d: any CoW link at the path\n",
+			 (int)cf_req_tid(req));
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
