@@ -7,11 +7,14 @@
  * say which path to copy up.  We answer such a request with ESTALE: the VFS
  * then walks the path once more with LOOKUP_REVAL, and the FUSE_LOOKUPs of
  * that walk come from the same thread id as the refused request.  A pending
- * break (thread id, nodeid) recorded when refusing lets the lookup of
- * (parent, name) that resolves to the nodeid copy exactly that path up and
- * answer the copy, on which the VFS then retries the operation (once).
+ * break (thread id, st_dev, st_ino) recorded when refusing lets the lookup
+ * of (parent, name) that resolves to that inode copy exactly that path up
+ * and answer the copy, on which the VFS then retries the operation (once).
+ * The key is the backing inode, not the nodeid: the kernel may forget a
+ * nodeid whose lookup failed and look the inode up anew under another one
+ * (pending.c keeps the table).
  *
- * Measured caveats (docs/cowfs.md): the final name is looked up twice (the
+ * Caveats (docs/cowfs.md): the final name is looked up twice (the
  * second lookup finds the copy, so copy-up happens once); a refusal that is
  * never retried (fchmod on a read-only fd, reopen via /proc/self/fd) must
  * not leave a pending break behind, so they expire quickly and are dropped
@@ -31,10 +34,6 @@
 #include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
-
-/* The VFS retries within microseconds (15-400 us measured); a second is
- * generous even under a sanitizer build, short enough to not linger. */
-#define PENDING_TTL_NS 1000000000L
 
 #ifndef SYS_getxattrat
 #define SYS_getxattrat 464
@@ -158,111 +157,75 @@ bool cf_is_cow_fd(struct cf_fs *fs, struct cf_inode *in, int fd)
 	struct stat st;
 	bool imm = false;
 
-	if (in->type != S_IFREG)
+	if (in && in->type != S_IFREG)
 		return false;
-	if (atomic_load(&in->cow))
+	if (in && atomic_load(&in->cow))
 		return true;
-	if (fstat(fd, &st) < 0 || st.st_nlink < 2 || cowlink_marker_get(fd, hex) < 0)
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
 		return false;
+	/* A crash may have left an object's flag cleared, so a marked file
+	 * with the links of a shared object is one too. */
+	if (st.st_nlink < 2 && (cowlink_is_immutable(fd, &imm) < 0 || !imm))
+		return false;
+	if (cowlink_marker_get(fd, hex) < 0)
+		return false;
+	if (!in)
+		return true;
 	atomic_store(&in->cow, true);
-	if (cowlink_is_immutable(fd, &imm) == 0 && !imm)
+	if (!imm && cowlink_is_immutable(fd, &imm) == 0 && !imm)
 		restore_flag(fs, in, -1, NULL);
 	return true;
 }
 
-static bool expired(const struct timespec *now, const struct timespec *dl)
+bool cf_is_cow_now(struct cf_fs *fs, struct cf_inode *in)
 {
-	return now->tv_sec > dl->tv_sec || (now->tv_sec == dl->tv_sec && now->tv_nsec > dl->tv_nsec);
-}
+	struct stat st;
+	bool imm = false;
+	int fd, r;
 
-/* Caller holds pending_lock. */
-static void drop_locked(struct cf_fs *fs, int i)
-{
-	fs->pending[i].tid = 0;
-	atomic_fetch_sub(&fs->npending, 1);
-}
-
-static void pending_set(struct cf_fs *fs, pid_t tid, dev_t dev, ino_t ino, bool any, int err);
-
-void cf_pending_add(struct cf_fs *fs, pid_t tid, const struct cf_inode *in)
-{
-	pending_set(fs, tid, in ? in->dev : 0, in ? in->ino : 0, !in, 0);
-	cf_debug(fs, "pending break tid %d inode %llu\n", (int)tid,
-		 in ? (unsigned long long)in->ino : 0ull);
-}
-
-void cf_pending_fail(struct cf_fs *fs, pid_t tid, dev_t dev, ino_t ino, int err)
-{
-	pending_set(fs, tid, dev, ino, false, err);
-}
-
-static void pending_set(struct cf_fs *fs, pid_t tid, dev_t dev, ino_t ino, bool any, int err)
-{
-	struct timespec now;
-	int i, slot = -1;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	pthread_mutex_lock(&fs->pending_lock);
-	for (i = 0; i < CF_PENDING_MAX; i++) {
-		struct cf_pending *p = &fs->pending[i];
-
-		if (p->tid && (p->tid == tid || expired(&now, &p->deadline)))
-			drop_locked(fs, i);
-		if (!p->tid && slot < 0)
-			slot = i;
-	}
-	if (slot < 0)
-		slot = (int)((unsigned)tid % CF_PENDING_MAX);	/* full: overwrite one */
-	else
-		atomic_fetch_add(&fs->npending, 1);
-	fs->pending[slot].tid = tid;
-	fs->pending[slot].dev = dev;
-	fs->pending[slot].ino = ino;
-	fs->pending[slot].any = any;
-	fs->pending[slot].err = err;
-	now.tv_nsec += PENDING_TTL_NS;
-	now.tv_sec += now.tv_nsec / 1000000000L;
-	now.tv_nsec %= 1000000000L;
-	fs->pending[slot].deadline = now;
-	pthread_mutex_unlock(&fs->pending_lock);
-}
-
-int cf_pending_take(struct cf_fs *fs, pid_t tid, struct cf_inode *in, bool cow)
-{
-	struct timespec now;
-	int found = 0;
-
-	if (!cow || atomic_load(&fs->npending) == 0)
+	if (in->type != S_IFREG)
 		return false;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	pthread_mutex_lock(&fs->pending_lock);
-	for (int i = 0; i < CF_PENDING_MAX; i++) {
-		struct cf_pending *p = &fs->pending[i];
-
-		if (!p->tid)
-			continue;
-		if (expired(&now, &p->deadline)) {
-			drop_locked(fs, i);
-			continue;
-		}
-		if (p->tid == tid && (p->any || (p->dev == in->dev && p->ino == in->ino))) {
-			found = p->err ? p->err : 1;
-			drop_locked(fs, i);
-		}
-	}
-	pthread_mutex_unlock(&fs->pending_lock);
-	return found;
+	if (atomic_load(&in->cow))
+		return true;
+	fd = cf_fd_get(fs, in);
+	if (fd < 0)
+		return false;
+	r = cf_stat(fd, "", AT_EMPTY_PATH, &st, &imm);
+	cf_fd_put(fs, in);
+	return r == 0 && cf_is_cow(fs, in, -1, NULL, &st, imm);
 }
 
-void cf_pending_cancel(struct cf_fs *fs, pid_t tid)
+void cf_break_later(fuse_req_t req, struct cf_inode *in)
 {
-	if (atomic_load(&fs->npending) == 0)
-		return;
-	pthread_mutex_lock(&fs->pending_lock);
-	for (int i = 0; i < CF_PENDING_MAX; i++)
-		if (fs->pending[i].tid == tid)
-			drop_locked(fs, i);
-	pthread_mutex_unlock(&fs->pending_lock);
+	struct cf_fs *fs = cf_req_fs(req);
+
+	cf_pending_add(&fs->pending, cf_req_tid(req), in->dev, in->ino, 0);
+	cf_debug(fs, "pending break tid %d inode %llu\n", (int)cf_req_tid(req),
+		 (unsigned long long)in->ino);
+	fuse_reply_err(req, ESTALE);
+}
+
+int cf_change_unless_cow(fuse_req_t req, struct cf_inode *in, int (*op)(int fd, void *arg),
+			 void *arg)
+{
+	struct cf_fs *fs = cf_req_fs(req);
+	int fd, r;
+
+	cf_pending_cancel(&fs->pending, cf_req_tid(req));
+	if (cf_is_cow_now(fs, in))
+		goto refuse;
+	fd = cf_fd_get(fs, in);
+	if (fd < 0)
+		return fd;
+	r = op(fd, arg);
+	cf_fd_put(fs, in);
+	/* Its flag refused: vunify made it a CoW link since the check. */
+	if (r == -EPERM && cf_is_cow_now(fs, in))
+		goto refuse;
+	return r;
+refuse:
+	cf_break_later(req, in);
+	return 1;
 }
 
 /*
@@ -278,18 +241,20 @@ static void close_flag_fd(void *p)
 int cf_flag_fd(struct cf_fs *fs)
 {
 	intptr_t v = (intptr_t)pthread_getspecific(fs->flag_key);
-	int fd;
+	int fd, r;
 
 	if (v)
 		return (int)v - 1;
-	if (cf_pool_state(fs) < 0)
-		return -1;
+	r = cf_pool_state(fs);
+	if (r < 0)
+		return r;
 	fd = openat(fs->pool_fd, HASHDB_DIR "/flags.lock", O_RDWR | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return -1;
-	if (pthread_setspecific(fs->flag_key, (void *)(intptr_t)(fd + 1)) != 0) {
+		return -errno;
+	r = pthread_setspecific(fs->flag_key, (void *)(intptr_t)(fd + 1));
+	if (r != 0) {
 		close(fd);
-		return -1;
+		return -r;
 	}
 	return fd;
 }
@@ -302,27 +267,30 @@ int cf_flag_key_init(struct cf_fs *fs)
 /*
  * The pool's state, once it exists (vunify makes it; it may appear after
  * mount): recover the flags a crash left cleared, remove stale copy-up
- * names, open the staging directory.  Runs once; 0, or -1 while there is
- * no state yet.
+ * names, open the staging directory.  Runs once; 0, or -errno (-ENOENT:
+ * no state yet).
  */
 int cf_pool_state(struct cf_fs *fs)
 {
-	int statefd = -1, lockfd = -1, r = -1, n;
+	int statefd = -1, lockfd = -1, r, n;
 	bool scanned;
 
 	if (atomic_load(&fs->state_done))
 		return 0;
 	pthread_mutex_lock(&fs->state_lock);
-	if (atomic_load(&fs->state_done)) {
-		r = 0;
+	r = 0;
+	if (atomic_load(&fs->state_done))
+		goto out;
+	statefd = openat(fs->pool_fd, HASHDB_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (statefd < 0) {
+		r = -errno;
 		goto out;
 	}
-	statefd = openat(fs->pool_fd, HASHDB_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (statefd < 0)
-		goto out;
 	lockfd = openat(statefd, "flags.lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (lockfd < 0)
+	if (lockfd < 0) {
+		r = -errno;
 		goto out;
+	}
 	n = hashdb_recover_flags(statefd, lockfd, cf_log_restored, NULL, &scanned);
 	if (n < 0)
 		fuse_log(FUSE_LOG_ERR, COWFS_PROG ": recovering the immutable flags of %s: %s\n",
@@ -341,7 +309,6 @@ int cf_pool_state(struct cf_fs *fs)
 		atomic_store(&fs->stage_fd, openat(statefd, HASHDB_STAGING, O_RDONLY | O_DIRECTORY |
 							  O_NOFOLLOW | O_CLOEXEC));
 	atomic_store(&fs->state_done, true);
-	r = 0;
 out:
 	pthread_mutex_unlock(&fs->state_lock);
 	if (lockfd >= 0)
@@ -395,5 +362,49 @@ out:
 	if (src >= 0)
 		close(src);
 	pthread_mutex_unlock(lk);
+	return r;
+}
+
+int cf_open_if_cow(int dirfd, const char *name)
+{
+	int fd;
+
+	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (!cf_is_cow_fd(NULL, NULL, fd)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int run_name_op(void *p)
+{
+	struct cf_name_op *a = p;
+	int r;
+
+	if (a->rename)
+		r = renameat2(a->dirfd, a->name, a->newdirfd, a->newname, a->flags);
+	else
+		r = unlinkat(a->dirfd, a->name, (int)a->flags);
+	return r < 0 ? -errno : 0;
+}
+
+int cf_name_op(struct cf_fs *fs, struct cf_name_op *a)
+{
+	int fds[2] = { -1, -1 }, r;
+
+	r = run_name_op(a);
+	if (r != -EPERM)
+		return r;
+	fds[0] = cf_open_if_cow(a->dirfd, a->name);
+	if (a->rename)
+		fds[1] = cf_open_if_cow(a->newdirfd, a->newname);
+	if (fds[0] >= 0 || fds[1] >= 0)
+		r = cf_with_mutable(fs, fds, 2, run_name_op, a);
+	for (int i = 0; i < 2; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
 	return r;
 }

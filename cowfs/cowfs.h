@@ -5,11 +5,14 @@
  * all guests) and copies a CoW link up into the writing guest's tree.
  *
  * Layout:
- *   inode.c  the inode table keyed by (st_dev, st_ino), one file handle per
- *            inode and a bounded cache of O_PATH fds opened on demand
+ *   inode.c  inodes: one entry per (st_dev, st_ino), a file handle each,
+ *            O_PATH fds opened on demand into the fd cache, nodeids, forget
+ *   itable.c, fdcache.c, pending.c
+ *            the data structures under them (tables.h, no FUSE)
  *   cow.c    CoW-link detection, pending breaks (ESTALE + re-lookup),
  *            copy-up, and name operations on immutable inodes
- *   ops.c    the FUSE low-level operations
+ *   names.c, dirs.c, files.c, attrs.c, creds.c, session.c
+ *            the FUSE low-level operations (ops.h)
  *   main.c   command line, pool checks, mount, signals
  */
 #ifndef COWFS_COWFS_H
@@ -17,6 +20,8 @@
 
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
+
+#include "cowfs/tables.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -28,41 +33,14 @@
 
 #define COWFS_PROG "cowfs"
 
-struct cf_inode {
-	dev_t dev;
-	ino_t ino;
-	mode_t type;			/* S_IFMT bits, fixed for an inode */
-	uint64_t nlookup;		/* protected by the table lock */
-	struct cf_inode *hnext;		/* hash chain */
-
-	/* Handle to reopen the inode; NULL for inodes we pin by fd instead
-	 * (the pool root, inodes on another filesystem). */
-	struct file_handle *fh;
-
-	/* fd cache (protected by the fd cache lock) */
-	int fd;				/* O_PATH fd or -1 */
-	int fd_users;			/* borrowers of fd right now */
-	bool pinned;			/* fd is never evicted */
-	struct cf_inode *lru_prev, *lru_next;
-
-	atomic_bool cow;		/* known CoW link (sticky) */
-	atomic_bool unlinked_here;	/* its last name went away through us */
-};
-
-struct cf_pending {
-	pid_t tid;
-	/* The inode to break, by (dev, ino) rather than nodeid: the kernel
-	 * may forget a nodeid whose lookup failed and look the inode up anew
-	 * under another one.  any: whatever CoW link the walk finds. */
-	dev_t dev;
-	ino_t ino;
-	bool any;
-	int err;		/* copy-up failed: answer this (negative) */
-	struct timespec deadline;
-};
-
-#define CF_PENDING_MAX 64
 #define CF_COPY_LOCKS 64
+
+/* -o drop_cache: whose backing pages the read path drops once served. */
+enum cf_drop_cache {
+	CF_DROP_NONE,		/* none */
+	CF_DROP_COW,		/* CoW links' (the default) */
+	CF_DROP_ALL,		/* every file's */
+};
 
 struct cf_fs {
 	char *pool_path;
@@ -76,31 +54,26 @@ struct cf_fs {
 	atomic_int stage_fd;	/* POOL/.hashdb/tmp once the state exists, else -1 */
 
 	double entry_timeout, attr_timeout;
-	unsigned fd_cache_max;
-	int drop_cache;		/* 0 none, 1 CoW links, 2 all files */
+	enum cf_drop_cache drop_cache;
 	bool debug;
 	bool no_opendir;	/* the kernel lets us refuse OPENDIR */
 	struct fuse_session *se;
 	struct fuse_conn_info_opts *conn_opts;	/* -o splice_*, readdirplus=... */
 
-	/* inode table */
+	/* inode table (the root is not in it) */
 	pthread_mutex_t table_lock;
-	struct cf_inode **buckets;
-	size_t nbuckets, ninodes;
+	struct cf_itable itable;
 	size_t trim_peak;	/* most inodes held since the heap was last trimmed */
 	struct cf_inode root;
 
-	/* fd cache */
 	pthread_mutex_t fd_lock;
-	struct cf_inode lru;	/* list head: lru.lru_next is the newest */
-	unsigned nfds;
+	struct cf_fdcache fds;
 
-	/* pending CoW breaks */
-	pthread_mutex_t pending_lock;
-	atomic_int npending;
-	struct cf_pending pending[CF_PENDING_MAX];
+	struct cf_pending_table pending;
 
-	/* copy-ups of one inode are serialised (hashed by dev/ino) */
+	/* Copy-ups are serialised per file: an inode's lock is one of these,
+	 * picked by hashing (st_dev, st_ino) (cf_copy_lock), so two copy-ups
+	 * of one inode never overlap; unrelated inodes may share a lock. */
 	pthread_mutex_t copy_locks[CF_COPY_LOCKS];
 
 	gid_t *root_groups;	/* the daemon's own groups, restored after
@@ -114,7 +87,8 @@ struct cf_fs {
 };
 
 /* inode.c */
-int cf_table_init(struct cf_fs *fs);
+/* The inode table, the root inode and an fd cache of @fd_cache fds. */
+int cf_table_init(struct cf_fs *fs, unsigned fd_cache);
 void cf_table_destroy(struct cf_fs *fs);
 struct cf_inode *cf_inode(struct cf_fs *fs, fuse_ino_t ino);
 static inline fuse_ino_t cf_nodeid(struct cf_fs *fs, struct cf_inode *in)
@@ -144,35 +118,75 @@ void cf_log_stats(struct cf_fs *fs);
  * it back (logged).  Updates in->cow (sticky). */
 bool cf_is_cow(struct cf_fs *fs, struct cf_inode *in, int dirfd, const char *name,
 	       const struct stat *st, bool immutable);
-/* The same, fresh, for an open fd of @in (any mode but O_PATH). */
+/* The same, fresh, for an open fd (any mode but O_PATH): a marked regular
+ * file that is immutable or has the links of a shared object.  @in: the
+ * inode @fd is of (its answer is cached, a missing flag restored), or NULL
+ * for a file that has no inode here yet. */
 bool cf_is_cow_fd(struct cf_fs *fs, struct cf_inode *in, int fd);
+/* Fresh check (statx of the inode now), before changing an inode that was
+ * not known as a CoW link: vunify may have made it one since the lookup,
+ * and a crash may have left its flag cleared, so EPERM is no test. */
+bool cf_is_cow_now(struct cf_fs *fs, struct cf_inode *in);
+/* Refuse a change to the CoW link @in with ESTALE and record a pending
+ * break, so that the VFS re-walks the path and the walk's lookup copies
+ * that path up. */
+void cf_break_later(fuse_req_t req, struct cf_inode *in);
+/* A request that changes @in by its nodeid (setattr, setxattr,
+ * removexattr, link): drop the thread's pending break, then run @op on
+ * @in's O_PATH fd unless @in is a CoW link, in which case the request is
+ * refused with cf_break_later; also when @op failed EPERM because vunify
+ * made it one meanwhile.  @op's result (0 or -errno), or 1 when the
+ * request has been answered. */
+int cf_change_unless_cow(fuse_req_t req, struct cf_inode *in, int (*op)(int fd, void *arg),
+			 void *arg);
+/* Open @name in @dirfd for the flag ioctls if it is a CoW link, else -1. */
+int cf_open_if_cow(int dirfd, const char *name);
+/* An unlink/rmdir (flags: AT_REMOVEDIR) or a rename (flags: RENAME_*). */
+struct cf_name_op {
+	int dirfd, newdirfd;
+	const char *name, *newname;
+	unsigned flags;
+	bool rename;
+};
+/* Run a name operation; when it fails EPERM because a CoW link is involved
+ * (immutable), run it again with the links' flags cleared under the pool's
+ * flag lock, so the shared inode stays for the other guests. */
+int cf_name_op(struct cf_fs *fs, struct cf_name_op *a);
 /* Log a restored flag (cowlink_restored_fn; @ctx: a path or NULL). */
 void cf_log_restored(void *ctx, int fd);
-/* Open the pool's state once it exists: recover flags, clean staging. */
+/* Open the pool's state once it exists: recover flags, clean staging.
+ * 0, or -errno (-ENOENT: no state yet). */
 int cf_pool_state(struct cf_fs *fs);
 int cf_flag_key_init(struct cf_fs *fs);
-/* @in NULL: any CoW link the re-walk finds (a stale cached name). */
-void cf_pending_add(struct cf_fs *fs, pid_t tid, const struct cf_inode *in);
-/* A copy-up for (tid, nodeid) failed with @err: the thread's next lookup
- * of it answers @err too (the kernel retries a failed revalidation with a
- * plain lookup, which must not find the CoW link and let the retried
- * operation fail ESTALE). */
-void cf_pending_fail(struct cf_fs *fs, pid_t tid, dev_t dev, ino_t ino, int err);
-/* Consume a pending break of @tid matching @in: 1 copy it up, 0 none,
- * negative: a failed copy-up's error to answer. */
-int cf_pending_take(struct cf_fs *fs, pid_t tid, struct cf_inode *in, bool cow);
-void cf_pending_cancel(struct cf_fs *fs, pid_t tid);
 /* Copy up (dirfd, name) if it still is @expect (dev/ino).  0 also when
  * someone else did already. */
 int cf_copy_up(struct cf_fs *fs, int dirfd, const char *name, const struct stat *expect);
 /* Run @op with the immutable flag of the CoW links among fds[0..n)
  * cleared, under the pool's flag lock. */
 int cf_with_mutable(struct cf_fs *fs, const int *fds, int n, int (*op)(void *), void *arg);
+/* This worker thread's fd of POOL/.hashdb/flags.lock, opened once; -errno
+ * while the pool has no state (then it has no CoW links either). */
 int cf_flag_fd(struct cf_fs *fs);
 pthread_mutex_t *cf_copy_lock(struct cf_fs *fs, dev_t dev, ino_t ino);
 
-/* ops.c */
+/* session.c */
 extern const struct fuse_lowlevel_ops cf_ops;
+
+/* attrs.c */
+/* statx of @name in @fd (flags: AT_EMPTY_PATH for @fd itself) into @st;
+ * *immutable: the inode carries the immutable flag.  0 or -errno. */
+int cf_stat(int fd, const char *name, int flags, struct stat *st, bool *immutable);
+
+static inline struct cf_fs *cf_req_fs(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+/* The caller's thread id: the VFS's re-walk after ESTALE comes from it. */
+static inline pid_t cf_req_tid(fuse_req_t req)
+{
+	return fuse_req_ctx(req)->pid;
+}
 
 #define cf_debug(fs, ...) \
 	do { \

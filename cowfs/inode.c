@@ -5,7 +5,7 @@
  *
  * libfuse's passthrough examples pin an O_PATH fd per inode the kernel
  * remembers; on a pool of many guests that exhausts the open-files limit
- * (20,000 here, not raisable).  We keep a file handle per inode instead
+ * (docs/cowfs.md, "Inodes"; docs/benchmarks.md, memory).  We keep a file handle per inode instead
  * (name_to_handle_at) and a bounded LRU cache of O_PATH fds, reopened with
  * open_by_handle_at when evicted.  Inodes on another filesystem than the
  * pool (a guest with a mount inside) cannot be reopened through the pool's
@@ -22,65 +22,40 @@
 #include <string.h>
 #include <unistd.h>
 
-static size_t bucket_of(const struct cf_fs *fs, dev_t dev, ino_t ino)
-{
-	uint64_t h = (uint64_t)ino * 0x9E3779B97F4A7C15ull ^ (uint64_t)dev;
-
-	return (size_t)(h ^ (h >> 29)) & (fs->nbuckets - 1);
-}
-
-int cf_table_init(struct cf_fs *fs)
+int cf_table_init(struct cf_fs *fs, unsigned fd_cache)
 {
 	struct stat st;
+	int r;
 
-	fs->nbuckets = 1 << 14;
-	fs->buckets = calloc(fs->nbuckets, sizeof(*fs->buckets));
-	if (!fs->buckets)
-		return -ENOMEM;
 	if (fstat(fs->pool_fd, &st) < 0)
 		return -errno;
+	r = cf_itable_init(&fs->itable, 1 << 14);
+	if (r < 0)
+		return r;
 	pthread_mutex_init(&fs->table_lock, NULL);
 	pthread_mutex_init(&fs->fd_lock, NULL);
-	fs->lru.lru_next = fs->lru.lru_prev = &fs->lru;
+	cf_fdcache_init(&fs->fds, fd_cache);
 	fs->root.dev = st.st_dev;
 	fs->root.ino = st.st_ino;
 	fs->root.type = S_IFDIR;
 	fs->root.nlookup = 2;
-	fs->root.fd = fs->pool_fd;
-	fs->root.pinned = true;
+	cf_fdcache_pin(&fs->root, fs->pool_fd);
 	return 0;
 }
-
-static void free_inode(struct cf_fs *fs, struct cf_inode *in)
+static void free_inode(struct cf_inode *in, void *arg)
 {
+	struct cf_fs *fs = arg;
+
 	pthread_mutex_lock(&fs->fd_lock);
-	if (in->fd >= 0) {
-		if (!in->pinned) {
-			in->lru_prev->lru_next = in->lru_next;
-			in->lru_next->lru_prev = in->lru_prev;
-			fs->nfds--;
-		}
-		close(in->fd);
-	}
+	cf_fdcache_drop(&fs->fds, in);
 	pthread_mutex_unlock(&fs->fd_lock);
-	free(in->fh);
+	free(in->handle);
 	free(in);
 }
-
 void cf_table_destroy(struct cf_fs *fs)
 {
-	for (size_t b = 0; b < fs->nbuckets; b++) {
-		struct cf_inode *in = fs->buckets[b], *next;
-
-		for (; in; in = next) {
-			next = in->hnext;
-			free_inode(fs, in);
-		}
-	}
-	free(fs->buckets);
-	fs->buckets = NULL;
+	cf_itable_fini(&fs->itable, free_inode, fs);
 }
-
 struct cf_inode *cf_inode(struct cf_fs *fs, fuse_ino_t ino)
 {
 	if (ino == FUSE_ROOT_ID)
@@ -91,98 +66,29 @@ struct cf_inode *cf_inode(struct cf_fs *fs, fuse_ino_t ino)
 /* Caller holds table_lock. */
 static struct cf_inode *find_locked(struct cf_fs *fs, dev_t dev, ino_t ino)
 {
-	struct cf_inode *in;
-
 	if (dev == fs->root.dev && ino == fs->root.ino)
 		return &fs->root;
-	for (in = fs->buckets[bucket_of(fs, dev, ino)]; in; in = in->hnext)
-		if (in->dev == dev && in->ino == ino)
-			return in;
-	return NULL;
+	return cf_itable_find(&fs->itable, dev, ino);
 }
 
-/* Caller holds table_lock.  Doubling keeps chains short; a failed
- * allocation just leaves them longer. */
-static void maybe_grow(struct cf_fs *fs)
+/* The file handle of @name in @dirfd (flags: AT_EMPTY_PATH for @dirfd
+ * itself), in a buffer of MAX_HANDLE_SZ bytes; NULL with errno set. */
+static struct file_handle *handle_at(int dirfd, const char *name, int flags)
 {
-	size_t n = fs->nbuckets * 2;
-	struct cf_inode **nb;
+	struct file_handle *h;
+	int mnt, e;
 
-	if (fs->ninodes < fs->nbuckets * 2)
-		return;
-	nb = calloc(n, sizeof(*nb));
-	if (!nb)
-		return;
-	for (size_t b = 0; b < fs->nbuckets; b++) {
-		struct cf_inode *in = fs->buckets[b], *next;
-
-		for (; in; in = next) {
-			size_t nbk;
-
-			next = in->hnext;
-			fs->nbuckets = n;
-			nbk = bucket_of(fs, in->dev, in->ino);
-			fs->nbuckets = n / 2;
-			in->hnext = nb[nbk];
-			nb[nbk] = in;
-		}
-	}
-	free(fs->buckets);
-	fs->buckets = nb;
-	fs->nbuckets = n;
-}
-
-static struct file_handle *handle_of(int fd)
-{
-	struct file_handle *fh;
-	int mnt;
-
-	fh = malloc(sizeof(*fh) + MAX_HANDLE_SZ);
-	if (!fh)
+	h = malloc(sizeof(*h) + MAX_HANDLE_SZ);
+	if (!h)
 		return NULL;
-	fh->handle_bytes = MAX_HANDLE_SZ;
-	if (name_to_handle_at(fd, "", fh, &mnt, AT_EMPTY_PATH) < 0) {
-		free(fh);
+	h->handle_bytes = MAX_HANDLE_SZ;
+	if (name_to_handle_at(dirfd, name, h, &mnt, flags) < 0) {
+		e = errno;
+		free(h);
+		errno = e;
 		return NULL;
 	}
-	return fh;
-}
-
-/* Caller holds fd_lock: make room in the cache by closing the least
- * recently used fds nobody is borrowing. */
-static void evict_locked(struct cf_fs *fs)
-{
-	struct cf_inode *in = fs->lru.lru_prev, *prev;
-
-	for (; fs->nfds > fs->fd_cache_max && in != &fs->lru; in = prev) {
-		prev = in->lru_prev;
-		if (in->fd_users)
-			continue;
-		in->lru_prev->lru_next = in->lru_next;
-		in->lru_next->lru_prev = in->lru_prev;
-		in->lru_next = in->lru_prev = NULL;
-		close(in->fd);
-		in->fd = -1;
-		fs->nfds--;
-	}
-}
-
-/* Caller holds fd_lock. */
-static void lru_insert_locked(struct cf_fs *fs, struct cf_inode *in)
-{
-	in->lru_next = fs->lru.lru_next;
-	in->lru_prev = &fs->lru;
-	fs->lru.lru_next->lru_prev = in;
-	fs->lru.lru_next = in;
-}
-
-static void lru_touch_locked(struct cf_fs *fs, struct cf_inode *in)
-{
-	if (in->pinned || fs->lru.lru_next == in)
-		return;
-	in->lru_prev->lru_next = in->lru_next;
-	in->lru_next->lru_prev = in->lru_prev;
-	lru_insert_locked(fs, in);
+	return h;
 }
 
 /*
@@ -196,27 +102,28 @@ static void lru_touch_locked(struct cf_fs *fs, struct cf_inode *in)
 static void refresh_handle(struct cf_fs *fs, struct cf_inode *in, int dirfd, const char *name)
 {
 	union {
-		struct file_handle fh;
+		struct file_handle h;
 		char buf[sizeof(struct file_handle) + MAX_HANDLE_SZ];
 	} u;
 	int fd, mnt;
 
-	if (in->pinned || in == &fs->root || !in->fh)
+	if (in->pinned || in == &fs->root || !in->handle)
 		return;
 	pthread_mutex_lock(&fs->fd_lock);
 	fd = in->fd;
 	pthread_mutex_unlock(&fs->fd_lock);
 	if (fd >= 0)
 		return;
-	u.fh.handle_bytes = MAX_HANDLE_SZ;
-	if (name_to_handle_at(dirfd, name, &u.fh, &mnt, 0) < 0)
+	u.h.handle_bytes = MAX_HANDLE_SZ;
+	if (name_to_handle_at(dirfd, name, &u.h, &mnt, 0) < 0)
 		return;
 	pthread_mutex_lock(&fs->fd_lock);
 	/* In place (every handle buffer has MAX_HANDLE_SZ bytes): a thread
 	 * reading it right now gets at worst a failing open. */
-	if (u.fh.handle_bytes != in->fh->handle_bytes || u.fh.handle_type != in->fh->handle_type ||
-	    memcmp(u.fh.f_handle, in->fh->f_handle, u.fh.handle_bytes) != 0)
-		memcpy(in->fh, &u.fh, sizeof(u.fh) + u.fh.handle_bytes);
+	if (u.h.handle_bytes != in->handle->handle_bytes ||
+	    u.h.handle_type != in->handle->handle_type ||
+	    memcmp(u.h.f_handle, in->handle->f_handle, u.h.handle_bytes) != 0)
+		memcpy(in->handle, &u.h, sizeof(u.h) + u.h.handle_bytes);
 	pthread_mutex_unlock(&fs->fd_lock);
 }
 
@@ -225,37 +132,32 @@ static void refresh_handle(struct cf_fs *fs, struct cf_inode *in, int dirfd, con
  * name, and the name stat'ed again to be sure the handle is of the inode
  * that is the key (the name may change under us).  No fd is opened; the
  * first operation that needs one opens it from the handle.  -EAGAIN: the
- * name changed; other errors: use open_new().
+ * name changed; another -errno: no handle by name (open_new() then).
  */
 static int handle_by_name(struct cf_inode *in, int dirfd, const char *name)
 {
 	struct stat st;
-	int mnt;
+	int r = 0;
 
-	in->fh = malloc(sizeof(*in->fh) + MAX_HANDLE_SZ);
-	if (!in->fh)
-		return -ENOMEM;
-	in->fh->handle_bytes = MAX_HANDLE_SZ;
-	if (name_to_handle_at(dirfd, name, in->fh, &mnt, 0) < 0)
-		goto fail;
+	in->handle = handle_at(dirfd, name, 0);
+	if (!in->handle)
+		return -errno;
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		goto fail;
-	if (st.st_dev != in->dev || st.st_ino != in->ino) {
-		free(in->fh);
-		in->fh = NULL;
-		return -EAGAIN;
+		r = -errno;
+	else if (st.st_dev != in->dev || st.st_ino != in->ino)
+		r = -EAGAIN;
+	if (r < 0) {
+		free(in->handle);
+		in->handle = NULL;
 	}
-	return 0;
-fail:
-	free(in->fh);
-	in->fh = NULL;
-	return -1;
+	return r;
 }
 
 /* Open a new inode by name (or from @fdhint) and check it is still the one
- * that was stat'ed; take its handle, or pin the fd when there is none. */
+ * that was stat'ed; take its handle, or pin the fd when there is none.
+ * *fdp: the O_PATH fd to cache once the inode is in the table, or -1. */
 static int open_new(struct cf_fs *fs, struct cf_inode *in, int dirfd, const char *name,
-		    int fdhint)
+		    int fdhint, int *fdp)
 {
 	struct stat fst;
 	int fd, r;
@@ -272,41 +174,43 @@ static int open_new(struct cf_fs *fs, struct cf_inode *in, int dirfd, const char
 	}
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &fst) < 0) {
-		r = -errno;
+	r = fstat(fd, &fst) < 0 ? -errno : 0;
+	if (r == 0 && (fst.st_dev != in->dev || fst.st_ino != in->ino))
+		r = -EAGAIN;
+	if (r < 0) {
 		close(fd);
 		return r;
 	}
-	if (fst.st_dev != in->dev || fst.st_ino != in->ino) {
-		close(fd);
-		return -EAGAIN;
-	}
-	in->fd = fd;
 	if (in->dev == fs->pool_dev)
-		in->fh = handle_of(fd);
-	in->pinned = in->fh == NULL;
+		in->handle = handle_at(fd, "", AT_EMPTY_PATH);
+	if (in->handle) {
+		*fdp = fd;
+	} else {
+		cf_fdcache_pin(in, fd);
+		*fdp = -1;
+	}
 	return 0;
 }
 
-int cf_inode_get(struct cf_fs *fs, int dirfd, const char *name, const struct stat *st,
-		 int fdhint, struct cf_inode **out)
+static void free_new(struct cf_inode *in, int fd)
 {
-	struct cf_inode *in, *old;
+	if (fd >= 0)
+		close(fd);
+	if (in->fd >= 0)
+		close(in->fd);
+	free(in->handle);
+	free(in);
+}
+
+/* A new entry for the inode @st, not in the table yet.  *fdp: an fd to
+ * cache for it once it is, or -1. */
+static int new_inode(struct cf_fs *fs, int dirfd, const char *name, const struct stat *st,
+		     int fdhint, struct cf_inode **out, int *fdp)
+{
+	struct cf_inode *in = calloc(1, sizeof(*in));
 	int r;
 
-	pthread_mutex_lock(&fs->table_lock);
-	in = find_locked(fs, st->st_dev, st->st_ino);
-	if (in) {
-		in->nlookup++;
-		pthread_mutex_unlock(&fs->table_lock);
-		*out = in;
-		if (fdhint < 0)
-			refresh_handle(fs, in, dirfd, name);
-		return 0;
-	}
-	pthread_mutex_unlock(&fs->table_lock);
-
-	in = calloc(1, sizeof(*in));
+	*fdp = -1;
 	if (!in)
 		return -ENOMEM;
 	in->dev = st->st_dev;
@@ -314,46 +218,81 @@ int cf_inode_get(struct cf_fs *fs, int dirfd, const char *name, const struct sta
 	in->type = st->st_mode & S_IFMT;
 	in->nlookup = 1;
 	in->fd = -1;
-	r = fdhint < 0 && st->st_dev == fs->pool_dev ? handle_by_name(in, dirfd, name) : -1;
-	if (r == -EAGAIN) {
-		free(in);
-		return r;
+	if (fdhint < 0 && st->st_dev == fs->pool_dev) {
+		r = handle_by_name(in, dirfd, name);
+		if (r == -EAGAIN)
+			goto fail;
 	}
-	if (r < 0) {
-		r = open_new(fs, in, dirfd, name, fdhint);
-		if (r < 0) {
-			free(in);
-			return r;
-		}
+	/* Another filesystem, the caller's fd, or no handle by name. */
+	if (!in->handle) {
+		r = open_new(fs, in, dirfd, name, fdhint, fdp);
+		if (r < 0)
+			goto fail;
 	}
+	*out = in;
+	return 0;
+fail:
+	free_new(in, -1);
+	return r;
+}
+
+/* The entry of (@dev, @ino) with one more lookup counted, or NULL. */
+static struct cf_inode *count_lookup(struct cf_fs *fs, dev_t dev, ino_t ino)
+{
+	struct cf_inode *in;
+
 	pthread_mutex_lock(&fs->table_lock);
-	old = find_locked(fs, st->st_dev, st->st_ino);
+	in = find_locked(fs, dev, ino);
+	if (in)
+		in->nlookup++;
+	pthread_mutex_unlock(&fs->table_lock);
+	return in;
+}
+
+/* Add the new entry @in, unless another thread added one for its inode
+ * meanwhile: then that one is counted and returned, and @in freed. */
+static struct cf_inode *add_new(struct cf_fs *fs, struct cf_inode *in, int fd)
+{
+	struct cf_inode *old;
+
+	pthread_mutex_lock(&fs->table_lock);
+	old = find_locked(fs, in->dev, in->ino);
 	if (old) {
 		old->nlookup++;
 		pthread_mutex_unlock(&fs->table_lock);
-		if (in->fd >= 0)
-			close(in->fd);
-		free(in->fh);
-		free(in);
-		*out = old;
-		return 0;
+		free_new(in, fd);
+		return old;
 	}
-	in->hnext = fs->buckets[bucket_of(fs, in->dev, in->ino)];
-	fs->buckets[bucket_of(fs, in->dev, in->ino)] = in;
-	fs->ninodes++;
-	if (fs->ninodes > fs->trim_peak)
-		fs->trim_peak = fs->ninodes;
-	maybe_grow(fs);
+	cf_itable_insert(&fs->itable, in);
+	if (fs->itable.n > fs->trim_peak)
+		fs->trim_peak = fs->itable.n;
 	pthread_mutex_unlock(&fs->table_lock);
-
-	if (!in->pinned && in->fd >= 0) {
+	if (fd >= 0) {
 		pthread_mutex_lock(&fs->fd_lock);
-		lru_insert_locked(fs, in);
-		fs->nfds++;
-		evict_locked(fs);
+		cf_fdcache_add(&fs->fds, in, fd);
+		cf_fdcache_evict(&fs->fds);
 		pthread_mutex_unlock(&fs->fd_lock);
 	}
-	*out = in;
+	return in;
+}
+
+int cf_inode_get(struct cf_fs *fs, int dirfd, const char *name, const struct stat *st,
+		 int fdhint, struct cf_inode **out)
+{
+	struct cf_inode *in;
+	int fd, r;
+
+	in = count_lookup(fs, st->st_dev, st->st_ino);
+	if (in) {
+		if (fdhint < 0)
+			refresh_handle(fs, in, dirfd, name);
+		*out = in;
+		return 0;
+	}
+	r = new_inode(fs, dirfd, name, st, fdhint, &in, &fd);
+	if (r < 0)
+		return r;
+	*out = add_new(fs, in, fd);
 	return 0;
 }
 
@@ -362,7 +301,6 @@ int cf_inode_get(struct cf_fs *fs, int dirfd, const char *name, const struct sta
 
 void cf_inode_forget(struct cf_fs *fs, struct cf_inode *in, uint64_t n)
 {
-	struct cf_inode **pp;
 	bool trim;
 
 	if (in == &fs->root)
@@ -373,22 +311,16 @@ void cf_inode_forget(struct cf_fs *fs, struct cf_inode *in, uint64_t n)
 		pthread_mutex_unlock(&fs->table_lock);
 		return;
 	}
-	for (pp = &fs->buckets[bucket_of(fs, in->dev, in->ino)]; *pp; pp = &(*pp)->hnext) {
-		if (*pp == in) {
-			*pp = in->hnext;
-			break;
-		}
-	}
-	fs->ninodes--;
-	/* glibc keeps freed inodes' memory for reuse: after the kernel forgot
-	 * a whole walk (200k inodes: ~50 MiB) RSS stayed at its peak with 7 MiB
-	 * in use (bench/ANALYSIS.md, memory suite).  Give it back once the
-	 * count has fallen to a quarter of its peak. */
-	trim = fs->trim_peak >= TRIM_MIN_PEAK && fs->ninodes <= fs->trim_peak / 4;
+	cf_itable_remove(&fs->itable, in);
+	/* glibc keeps freed inodes' memory for reuse, so RSS stayed at its
+	 * peak after the kernel forgot a whole walk (docs/cowfs.md, memory;
+	 * bench/ANALYSIS.md).  Give it back once the count has fallen to a
+	 * quarter of its peak. */
+	trim = fs->trim_peak >= TRIM_MIN_PEAK && fs->itable.n <= fs->trim_peak / 4;
 	if (trim)
-		fs->trim_peak = fs->ninodes;
+		fs->trim_peak = fs->itable.n;
 	pthread_mutex_unlock(&fs->table_lock);
-	free_inode(fs, in);
+	free_inode(in, fs);
 	if (trim)
 		malloc_trim(0);
 }
@@ -398,30 +330,17 @@ int cf_fd_get(struct cf_fs *fs, struct cf_inode *in)
 	int fd;
 
 	pthread_mutex_lock(&fs->fd_lock);
-	if (in->fd >= 0) {
-		in->fd_users++;
-		lru_touch_locked(fs, in);
-		fd = in->fd;
-		pthread_mutex_unlock(&fs->fd_lock);
-		return fd;
-	}
+	fd = cf_fdcache_borrow(&fs->fds, in);
 	pthread_mutex_unlock(&fs->fd_lock);
-
-	fd = open_by_handle_at(fs->pool_fd, in->fh, O_PATH | O_CLOEXEC);
+	if (fd >= 0)
+		return fd;
+	fd = open_by_handle_at(fs->pool_fd, in->handle, O_PATH | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	pthread_mutex_lock(&fs->fd_lock);
-	if (in->fd >= 0) {
-		close(fd);
-		lru_touch_locked(fs, in);
-	} else {
-		in->fd = fd;
-		lru_insert_locked(fs, in);
-		fs->nfds++;
-	}
-	in->fd_users++;
-	fd = in->fd;
-	evict_locked(fs);
+	cf_fdcache_add(&fs->fds, in, fd);
+	fd = cf_fdcache_borrow(&fs->fds, in);
+	cf_fdcache_evict(&fs->fds);
 	pthread_mutex_unlock(&fs->fd_lock);
 	return fd;
 }
@@ -429,7 +348,7 @@ int cf_fd_get(struct cf_fs *fs, struct cf_inode *in)
 void cf_fd_put(struct cf_fs *fs, struct cf_inode *in)
 {
 	pthread_mutex_lock(&fs->fd_lock);
-	in->fd_users--;
+	cf_fdcache_put(in);
 	pthread_mutex_unlock(&fs->fd_lock);
 }
 
@@ -441,8 +360,8 @@ int cf_open_inode(struct cf_fs *fs, struct cf_inode *in, int flags)
 	flags |= O_CLOEXEC;
 	if (in == &fs->root)
 		fd = openat(fs->pool_fd, ".", flags);
-	else if (in->fh)
-		fd = open_by_handle_at(fs->pool_fd, in->fh, flags);
+	else if (in->handle)
+		fd = open_by_handle_at(fs->pool_fd, in->handle, flags);
 	else {
 		pfd = cf_fd_get(fs, in);
 		if (pfd < 0)
@@ -472,17 +391,17 @@ void cf_log_stats(struct cf_fs *fs)
 	unsigned nfds;
 
 	pthread_mutex_lock(&fs->table_lock);
-	ninodes = fs->ninodes;
-	nbuckets = fs->nbuckets;
+	ninodes = fs->itable.n;
+	nbuckets = fs->itable.nbuckets;
 	pthread_mutex_unlock(&fs->table_lock);
 	pthread_mutex_lock(&fs->fd_lock);
-	nfds = fs->nfds;
+	nfds = fs->fds.n;
 	pthread_mutex_unlock(&fs->fd_lock);
 	/* uordblks: bytes malloc has handed out and not had back (every arena);
 	 * arena + hblkhd: what malloc holds from the kernel for them. */
 	fuse_log(FUSE_LOG_NOTICE,
 		 COWFS_PROG ": stats: inodes %zu buckets %zu fds %u fd_cache %u "
 		 "heap_in_use_kib %zu heap_held_kib %zu\n",
-		 ninodes, nbuckets, nfds, fs->fd_cache_max, (mi.uordblks + mi.hblkhd) / 1024,
+		 ninodes, nbuckets, nfds, fs->fds.max, (mi.uordblks + mi.hblkhd) / 1024,
 		 (mi.arena + mi.hblkhd) / 1024);
 }

@@ -224,42 +224,91 @@ static char *fsname_opt(const char *pool)
 	return o;
 }
 
-static int fs_init(struct cf_fs *fs, const struct conf *c)
+/* The real paths of POOL and MOUNTPOINT (PATH_MAX buffers), refusing a
+ * mountpoint inside the pool and a second cowfs mount.  0, or -1 said on
+ * stderr. */
+static int resolve_paths(const char *pool, const char *mnt, char *pool_real, char *mnt_real)
 {
-	int n;
+	size_t n;
 
-	fs->entry_timeout = c->entry_timeout >= 0 ? c->entry_timeout : c->timeout;
-	fs->attr_timeout = c->attr_timeout >= 0 ? c->attr_timeout : c->timeout;
-	fs->fd_cache_max = c->fd_cache ? c->fd_cache : DEFAULT_FD_CACHE;
-	fs->drop_cache = 1;
-	if (c->drop_cache) {
-		if (!strcmp(c->drop_cache, "none"))
-			fs->drop_cache = 0;
-		else if (!strcmp(c->drop_cache, "all"))
-			fs->drop_cache = 2;
-		else if (strcmp(c->drop_cache, "cow")) {
-			fprintf(stderr, COWFS_PROG ": drop_cache must be cow, all or none\n");
-			return -1;
-		}
-	}
-	pthread_mutex_init(&fs->state_lock, NULL);
-	atomic_init(&fs->stage_fd, -1);
-	if (cf_flag_key_init(fs) < 0) {
-		fprintf(stderr, COWFS_PROG ": cannot create a thread key: %s\n", strerror(errno));
+	if (!realpath(pool, pool_real) || !realpath(mnt, mnt_real)) {
+		fprintf(stderr, COWFS_PROG ": %s: %s\n", realpath(pool, pool_real) ? mnt : pool,
+			strerror(errno));
 		return -1;
 	}
-	pthread_mutex_init(&fs->pending_lock, NULL);
-	for (int i = 0; i < CF_COPY_LOCKS; i++)
-		pthread_mutex_init(&fs->copy_locks[i], NULL);
-	n = getgroups(0, NULL);
+	n = strlen(pool_real);
+	if (strcmp(pool_real, mnt_real) == 0 ||
+	    (strncmp(mnt_real, pool_real, n) == 0 && mnt_real[n] == '/')) {
+		fprintf(stderr, COWFS_PROG ": mountpoint %s is inside the pool %s\n", mnt_real,
+			pool_real);
+		return -1;
+	}
+	return check_mounted(pool_real, mnt_real) < 0 ? -1 : 0;
+}
+
+/* cowfs's default mount options and fsname=, before the user's -o (which
+ * come later and so override them). */
+static int add_mount_opts(struct fuse_args *args, const char *fsname)
+{
+	if (fuse_opt_insert_arg(args, 1, "-o") || fuse_opt_insert_arg(args, 2, DEFAULT_MOUNT_OPTS) ||
+	    fuse_opt_insert_arg(args, 3, "-o") || fuse_opt_insert_arg(args, 4, fsname))
+		return -1;
+	return 0;
+}
+
+/* -o drop_cache=cow|all|none (cow when unset).  0 or -EINVAL. */
+static int parse_drop_cache(const char *s, enum cf_drop_cache *out)
+{
+	if (!s || !strcmp(s, "cow"))
+		*out = CF_DROP_COW;
+	else if (!strcmp(s, "all"))
+		*out = CF_DROP_ALL;
+	else if (!strcmp(s, "none"))
+		*out = CF_DROP_NONE;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+/* The daemon's own groups, restored after acting as a caller. */
+static int save_root_groups(struct cf_fs *fs)
+{
+	int n = getgroups(0, NULL);
+
 	fs->root_groups = calloc((size_t)(n > 0 ? n : 1), sizeof(gid_t));
 	if (!fs->root_groups)
-		return -1;
+		return -ENOMEM;
 	fs->nroot_groups = n > 0 ? getgroups(n, fs->root_groups) : 0;
 	if (fs->nroot_groups < 0)
 		fs->nroot_groups = 0;
-	if (cf_table_init(fs) < 0) {
-		fprintf(stderr, COWFS_PROG ": out of memory\n");
+	return 0;
+}
+
+static int fs_init(struct cf_fs *fs, const struct conf *c)
+{
+	int r;
+
+	fs->entry_timeout = c->entry_timeout >= 0 ? c->entry_timeout : c->timeout;
+	fs->attr_timeout = c->attr_timeout >= 0 ? c->attr_timeout : c->timeout;
+	if (parse_drop_cache(c->drop_cache, &fs->drop_cache) < 0) {
+		fprintf(stderr, COWFS_PROG ": drop_cache must be cow, all or none\n");
+		return -1;
+	}
+	pthread_mutex_init(&fs->state_lock, NULL);
+	atomic_init(&fs->stage_fd, -1);
+	r = cf_flag_key_init(fs);
+	if (r < 0) {
+		fprintf(stderr, COWFS_PROG ": cannot create a thread key: %s\n", strerror(-r));
+		return -1;
+	}
+	cf_pending_init(&fs->pending);
+	for (int i = 0; i < CF_COPY_LOCKS; i++)
+		pthread_mutex_init(&fs->copy_locks[i], NULL);
+	r = save_root_groups(fs);
+	if (r == 0)
+		r = cf_table_init(fs, c->fd_cache ? c->fd_cache : DEFAULT_FD_CACHE);
+	if (r < 0) {
+		fprintf(stderr, COWFS_PROG ": %s: %s\n", fs->pool_path, strerror(-r));
 		return -1;
 	}
 	return 0;
@@ -361,7 +410,7 @@ int main(int argc, char **argv)
 	int r = 1;
 
 	if (fuse_opt_parse(&args, &c, conf_opts, conf_proc) != 0)
-		return 1;
+		goto out;
 	if (c.help) {
 		usage(stdout);
 		fuse_cmdline_help();
@@ -387,19 +436,7 @@ int main(int argc, char **argv)
 	}
 	if (open_pool(&fs, c.pool) < 0)
 		goto out;
-	if (!realpath(c.pool, pool_real) || !realpath(o.mountpoint, mnt_real)) {
-		fprintf(stderr, COWFS_PROG ": %s: %s\n", realpath(c.pool, pool_real) ?
-			o.mountpoint : c.pool, strerror(errno));
-		goto out;
-	}
-	if (strcmp(pool_real, mnt_real) == 0 ||
-	    (strncmp(mnt_real, pool_real, strlen(pool_real)) == 0 &&
-	     mnt_real[strlen(pool_real)] == '/')) {
-		fprintf(stderr, COWFS_PROG ": mountpoint %s is inside the pool %s\n", mnt_real,
-			pool_real);
-		goto out;
-	}
-	if (check_mounted(pool_real, mnt_real) < 0)
+	if (resolve_paths(c.pool, o.mountpoint, pool_real, mnt_real) < 0)
 		goto out;
 	fs.pool_path = pool_real;
 	fs.debug = o.debug;
@@ -409,13 +446,11 @@ int main(int argc, char **argv)
 	 * temporaries) is repaired now, not at the first copy-up. */
 	cf_pool_state(&fs);
 	fsname = fsname_opt(pool_real);
-	if (!fsname || fuse_opt_insert_arg(&args, 1, "-o") ||
-	    fuse_opt_insert_arg(&args, 2, DEFAULT_MOUNT_OPTS) ||
-	    fuse_opt_insert_arg(&args, 3, "-o") || fuse_opt_insert_arg(&args, 4, fsname))
+	if (!fsname || add_mount_opts(&args, fsname) < 0)
 		goto out;
 	r = serve(&fs, &args, &o);
-	cf_table_destroy(&fs);
 out:
+	cf_table_destroy(&fs);	/* nothing to do if fs_init did not get there */
 	free(fsname);
 	free(fs.root_groups);
 	if (fs.stage_fd >= 0)

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The FUSE session: what cowfs asks of the kernel at init, statfs, and
+ * the operations table. */
+#include "cowfs/ops.h"
+
+#include <errno.h>
+#include <sys/statvfs.h>
+
+static void cf_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs sv;
+
+	(void)ino;
+	if (fstatvfs(cf_req_fs(req)->pool_fd, &sv) < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_statfs(req, &sv);
+}
+
+static void cf_init(void *userdata, struct fuse_conn_info *conn)
+{
+	struct cf_fs *fs = userdata;
+	unsigned want = FUSE_CAP_SPLICE_WRITE | FUSE_CAP_READDIRPLUS |
+			FUSE_CAP_PARALLEL_DIROPS | FUSE_CAP_POSIX_ACL |
+			FUSE_CAP_DONT_MASK | FUSE_CAP_AUTO_INVAL_DATA | FUSE_CAP_ASYNC_READ |
+			FUSE_CAP_ATOMIC_O_TRUNC | FUSE_CAP_CACHE_SYMLINKS;
+
+	conn->want |= want & conn->capable;
+	/* The kernel removes setuid/setgid on write and chown itself. */
+	conn->want &= ~(unsigned)(FUSE_CAP_HANDLE_KILLPRIV | FUSE_CAP_WRITEBACK_CACHE);
+	/* Always readdirplus: "auto" sends it only for a directory's first
+	 * buffer (a page, some 25 entries), and every later entry then costs a
+	 * LOOKUP of its own when stat'ed (docs/cowfs.md, "Caching and speed
+	 * levers"). */
+	conn->want &= ~(unsigned)FUSE_CAP_READDIRPLUS_AUTO;
+	if (conn->capable & FUSE_CAP_SPLICE_READ)
+		conn->want &= ~(unsigned)FUSE_CAP_SPLICE_READ;
+	conn->max_write = 1u << 20;
+	conn->max_readahead = 1u << 20;
+	conn->max_background = 64;
+	conn->congestion_threshold = 48;
+	fs->no_opendir = (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0;
+	/* The user's -o [no_]splice_*, readdirplus=, ... have the last word. */
+	if (fs->conn_opts)
+		fuse_apply_conn_info_opts(fs->conn_opts, conn);
+	if (!(conn->capable & FUSE_CAP_POSIX_ACL))
+		fuse_log(FUSE_LOG_WARNING, COWFS_PROG ": kernel without FUSE POSIX ACL support: "
+			 "ACLs are not enforced\n");
+}
+
+const struct fuse_lowlevel_ops cf_ops = {
+	.init = cf_init,
+	.lookup = cf_lookup,
+	.forget = cf_forget,
+	.forget_multi = cf_forget_multi,
+	.getattr = cf_getattr,
+	.setattr = cf_setattr,
+	.readlink = cf_readlink,
+	.mknod = cf_mknod,
+	.mkdir = cf_mkdir,
+	.symlink = cf_symlink,
+	.unlink = cf_unlink,
+	.rmdir = cf_rmdir,
+	.rename = cf_rename,
+	.link = cf_link,
+	.open = cf_open,
+	.create = cf_create,
+	.read = cf_read,
+	.write_buf = cf_write_buf,
+	.flush = cf_flush,
+	.release = cf_release,
+	.fsync = cf_fsync,
+	.opendir = cf_opendir,
+	.readdir = cf_readdir,
+	.readdirplus = cf_readdirplus,
+	.releasedir = cf_releasedir,
+	.fsyncdir = cf_fsyncdir,
+	.statfs = cf_statfs,
+	.setxattr = cf_setxattr,
+	.getxattr = cf_getxattr,
+	.listxattr = cf_listxattr,
+	.removexattr = cf_removexattr,
+	.fallocate = cf_fallocate,
+	.copy_file_range = cf_copy_file_range,
+	.lseek = cf_lseek,
+};
