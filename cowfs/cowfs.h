@@ -18,7 +18,7 @@
 #ifndef COWFS_COWFS_H
 #define COWFS_COWFS_H
 
-#define FUSE_USE_VERSION 314
+#define FUSE_USE_VERSION 317
 #include <fuse_lowlevel.h>
 
 #include "cowfs/tables.h"

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <link.h>
 #include <signal.h>
 #include <linux/fs.h>
 #include <linux/magic.h>
@@ -400,6 +401,43 @@ out_destroy:
 	return (r == 0 || r == SIGTERM || r == SIGINT || r == SIGHUP) ? 0 : 1;
 }
 
+/* --version: the libfuse this process runs on and what it can do, as far as
+ * that is known without mounting (the kernel's answer comes with INIT).
+ * libfuse >= 3.18 links liburing exactly when it was built with FUSE over
+ * io_uring (HAVE_URING); cowfs itself does not use liburing. */
+static int liburing_loaded(struct dl_phdr_info *info, size_t size, void *data)
+{
+	(void)size;
+	(void)data;
+	return info->dlpi_name && strstr(info->dlpi_name, "/liburing.so") != NULL;
+}
+
+static void print_version(void)
+{
+	char v[8] = "";
+	FILE *f;
+
+	printf(COWFS_PROG " " COWFS_VERSION " (libfuse %s)\n", fuse_pkgversion());
+	printf("FUSE passthrough: %s; not used by cowfs yet\n", fuse_version() >= 316 ?
+	       "in libfuse, the kernel's support is negotiated at mount" :
+	       "not in libfuse (older than 3.16)");
+	if (fuse_version() < 318)
+		printf("FUSE over io_uring: not in libfuse (older than 3.18)");
+	else if (!dl_iterate_phdr(liburing_loaded, NULL))
+		printf("FUSE over io_uring: not in libfuse (built without liburing)");
+	else
+		printf("FUSE over io_uring: in libfuse");
+	f = fopen("/sys/module/fuse/parameters/enable_uring", "re");
+	if (f && fgets(v, sizeof(v), f))
+		printf("; kernel: %s (/sys/module/fuse/parameters/enable_uring=%c)",
+		       v[0] == 'Y' ? "enabled" : "off", v[0]);
+	else if (access("/sys/module/fuse", F_OK) == 0)
+		printf("; kernel: not built with it (no fuse enable_uring parameter)");
+	if (f)
+		fclose(f);
+	printf("; not used by cowfs yet\n");
+}
+
 int main(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -419,7 +457,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (c.version) {
-		printf(COWFS_PROG " " COWFS_VERSION " (libfuse %s)\n", fuse_pkgversion());
+		print_version();
 		r = 0;
 		goto out;
 	}

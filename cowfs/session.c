@@ -20,30 +20,32 @@ static void cf_statfs(fuse_req_t req, fuse_ino_t ino)
 static void cf_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct cf_fs *fs = userdata;
-	unsigned want = FUSE_CAP_SPLICE_WRITE | FUSE_CAP_READDIRPLUS |
+	/* libfuse >= 3.17 does not turn PARALLEL_DIROPS on by itself any more
+	 * (and 3.14 never sent it to the kernel). want_ext and the feature-flag
+	 * helpers: the 32-bit want/capable are deprecated. */
+	uint64_t want = FUSE_CAP_SPLICE_WRITE | FUSE_CAP_READDIRPLUS |
 			FUSE_CAP_PARALLEL_DIROPS | FUSE_CAP_POSIX_ACL |
 			FUSE_CAP_DONT_MASK | FUSE_CAP_AUTO_INVAL_DATA | FUSE_CAP_ASYNC_READ |
 			FUSE_CAP_ATOMIC_O_TRUNC | FUSE_CAP_CACHE_SYMLINKS;
 
-	conn->want |= want & conn->capable;
+	fuse_set_feature_flag(conn, want & conn->capable_ext);
 	/* The kernel removes setuid/setgid on write and chown itself. */
-	conn->want &= ~(unsigned)(FUSE_CAP_HANDLE_KILLPRIV | FUSE_CAP_WRITEBACK_CACHE);
+	fuse_unset_feature_flag(conn, FUSE_CAP_HANDLE_KILLPRIV | FUSE_CAP_WRITEBACK_CACHE);
 	/* Always readdirplus: "auto" sends it only for a directory's first
 	 * buffer (a page, some 25 entries), and every later entry then costs a
 	 * LOOKUP of its own when stat'ed (docs/cowfs.md, "Caching and speed
 	 * levers"). */
-	conn->want &= ~(unsigned)FUSE_CAP_READDIRPLUS_AUTO;
-	if (conn->capable & FUSE_CAP_SPLICE_READ)
-		conn->want &= ~(unsigned)FUSE_CAP_SPLICE_READ;
+	fuse_unset_feature_flag(conn, FUSE_CAP_READDIRPLUS_AUTO);
+	fuse_unset_feature_flag(conn, FUSE_CAP_SPLICE_READ);
 	conn->max_write = 1u << 20;
 	conn->max_readahead = 1u << 20;
 	conn->max_background = 64;
 	conn->congestion_threshold = 48;
-	fs->no_opendir = (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0;
+	fs->no_opendir = (conn->capable_ext & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0;
 	/* The user's -o [no_]splice_*, readdirplus=, ... have the last word. */
 	if (fs->conn_opts)
 		fuse_apply_conn_info_opts(fs->conn_opts, conn);
-	if (!(conn->capable & FUSE_CAP_POSIX_ACL))
+	if (!(conn->capable_ext & FUSE_CAP_POSIX_ACL))
 		fuse_log(FUSE_LOG_WARNING, COWFS_PROG ": kernel without FUSE POSIX ACL support: "
 			 "ACLs are not enforced\n");
 }

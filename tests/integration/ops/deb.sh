@@ -29,6 +29,10 @@ for f in ./usr/sbin/vunify ./etc/vunify.conf ./etc/cron.d/vunify ./usr/libexec/v
 	 ./usr/share/bash-completion/completions/vunify ./usr/share/bash-completion/completions/cowfs; do
 	grep -qxF "$f" "$d/contents" || fail "$f is not in the package"
 done
+# libfuse built into cowfs from subprojects/fuse3 (a system libfuse older
+# than 3.17) is not shipped: no static library, headers or fuse3.pc.
+! grep -qE 'libfuse3|/include/fuse3|fuse3\.pc' "$d/contents" ||
+	fail "the package carries libfuse files: $(grep -E 'libfuse3|/include/fuse3|fuse3\.pc' "$d/contents" | xargs)"
 
 at_exit "dpkg --purge cowfs >/dev/null 2>&1"
 dpkg -i "$deb" > "$d/install.log" 2>&1 || fail "dpkg -i failed: $(cat "$d/install.log")"
