@@ -18,6 +18,9 @@ complete_words() { # complete_words WORD... : what completing the last word offe
 		printf "%s\n" "${COMPREPLY[@]}" | sort' _ "$@"
 }
 V=$SRCDIR/completion/vunify C=$SRCDIR/completion/cowfs
+# The completion asks `cowfs --help`: the one built here, not one that
+# ops/deb may have installed meanwhile (the tests run in parallel).
+[ -n "${COWFS:-}" ] && PATH=$(dirname "$COWFS"):$PATH
 got=$(complete_words "$V" vunify "" | tr '\n' ' ')
 for c in unify audit gc verify split config; do [[ " $got " == *" $c "* ]] || fail "command $c not completed: $got"; done
 for c in $("$VUNIFY" --help | awk '/^Commands:/ { on = 1; next } on && /^  [a-z]/ { print $1 }'); do
