@@ -86,6 +86,13 @@ struct cf_fs {
 	atomic_bool stats_stop;
 };
 
+/* remount.c */
+/* `-o remount` (mount(8) via mount.fuse3): change the flags of the running
+ * mount at the mountpoint with mount(2) MS_REMOUNT and return the exit code;
+ * CF_NOT_REMOUNT when the command line does not ask for a remount. */
+#define CF_NOT_REMOUNT (-1)
+int cf_remount(int argc, char **argv);
+
 /* inode.c */
 /* The inode table, the root inode and an fd cache of @fd_cache fds. */
 int cf_table_init(struct cf_fs *fs, unsigned fd_cache);

@@ -445,8 +445,11 @@ int main(int argc, char **argv)
 	struct fuse_cmdline_opts o = { 0 };
 	struct cf_fs fs = { .pool_fd = -1, .stage_fd = -1 };
 	char pool_real[PATH_MAX], mnt_real[PATH_MAX], *fsname = NULL;
-	int r = 1;
+	int r = cf_remount(argc, argv);
 
+	if (r != CF_NOT_REMOUNT)
+		return r;	/* the running cowfs keeps serving */
+	r = 1;
 	if (fuse_opt_parse(&args, &c, conf_opts, conf_proc) != 0)
 		goto out;
 	if (c.help) {

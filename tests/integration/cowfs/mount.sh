@@ -2,7 +2,7 @@
 # Mounting: clear errors for a missing pool, a pool that is not a directory,
 # on the wrong filesystem or already mounted; mount -t fuse.cowfs and an
 # fstab line work through fuse3's mount helper with suid,dev by default;
-# SIGTERM unmounts cleanly.
+# mount -o remount,ro and back work; SIGTERM unmounts cleanly.
 source "$(dirname "$0")/common.bash"
 command -v findmnt >/dev/null || skip "findmnt (util-linux) is not installed"
 cowfs_pool 2
@@ -70,6 +70,23 @@ findmnt -n -o FSTYPE "$MNT" | grep -qx fuse.cowfs || fail "mount -t: not a fuse.
 [ -x "$MNT/guest1/usr/bin/ls" ] || fail "mount -t: guest not visible"
 opts=$(findmnt -n -o OPTIONS "$MNT")
 case ",$opts," in *,nosuid,*|*,nodev,*) fail "mount -t: nosuid/nodev: $opts" ;; esac
+
+# mount -o remount,ro and back: mount.fuse3 starts "cowfs POOL MNT -o
+# <every option>,remount", which changes the flags of the running mount and
+# exits; the daemon keeps serving, and the flags not named are kept.
+echo before > "$MNT/guest1/remount-file" || fail "write before the remount failed"
+mount -o remount,ro "$MNT" || fail "mount -o remount,ro failed"
+opts=$(findmnt -n -o OPTIONS "$MNT")
+case ",$opts," in *,ro,*) ;; *) fail "remount,ro: not read-only: $opts" ;; esac
+case ",$opts," in *,nosuid,*|*,nodev,*) fail "remount,ro: nosuid/nodev appeared: $opts" ;; esac
+assert_eq before "$(cat "$MNT/guest1/remount-file")" "read after remount,ro"
+err=$( (echo after > "$MNT/guest1/remount-file") 2>&1) && fail "a write succeeded on a read-only remount"
+case $err in *"Read-only file system"*) ;; *) fail "write on a read-only remount: want EROFS, got: $err" ;; esac
+mount -o remount,rw "$MNT" || fail "mount -o remount,rw failed"
+case ",$(findmnt -n -o OPTIONS "$MNT")," in *,rw,*) ;; *) fail "remount,rw: still read-only" ;; esac
+echo after > "$MNT/guest1/remount-file" || fail "write after remount,rw failed"
+assert_eq after "$(cat "$MNT/guest1/remount-file")" "content after remount,rw"
+expect_fail "not a cowfs mount" "$COWFS" "$POOL" "$base" -o remount,ro
 umount "$MNT" || fail "umount failed"
 mountpoint -q "$MNT" && fail "still mounted after umount"
 
