@@ -21,10 +21,6 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
-#ifndef FUSE_SUPER_MAGIC
-#define FUSE_SUPER_MAGIC 0x65735546
-#endif
-
 #define DEFAULT_TIMEOUT 10.0
 #define DEFAULT_FD_CACHE 4096
 /* Mount options cowfs always starts from; later -o options override. */
