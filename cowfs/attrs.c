@@ -62,7 +62,7 @@ void cf_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int fd, r;
 
 	if (fi) {
-		r = cf_stat((int)fi->fh, "", AT_EMPTY_PATH, &st, &imm);
+		r = cf_stat(cf_fh_fd(fi), "", AT_EMPTY_PATH, &st, &imm);
 	} else {
 		fd = cf_fd_get(fs, in);
 		if (fd < 0) {
@@ -169,7 +169,7 @@ void cf_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		struct fuse_file_info *fi)
 {
 	struct cf_fs *fs = cf_req_fs(req);
-	struct setattr_args a = { attr, to_set, fi ? (int)fi->fh : -1 };
+	struct setattr_args a = { attr, to_set, fi ? cf_fh_fd(fi) : -1 };
 	int r;
 
 	/* @fi is set only for ftruncate (and a failed extending direct write):

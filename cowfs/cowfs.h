@@ -35,6 +35,15 @@
 
 #define CF_COPY_LOCKS 64
 
+/* A regular file's fi->fh: cowfs's own fd of the open file, and in bit 32
+ * whether the kernel passes its data through (cf_passthrough_attach), which
+ * its release must know. */
+#define CF_FH_PASSTHROUGH ((uint64_t)1 << 32)
+static inline int cf_fh_fd(const struct fuse_file_info *fi)
+{
+	return (int)(fi->fh & 0xffffffffu);
+}
+
 /* -o drop_cache: whose backing pages the read path drops once served. */
 enum cf_drop_cache {
 	CF_DROP_NONE,		/* none */
@@ -55,6 +64,15 @@ struct cf_fs {
 
 	double entry_timeout, attr_timeout;
 	enum cf_drop_cache drop_cache;
+	/* FUSE passthrough (passthrough.c): asked for (-o passthrough=on, the
+	 * default), in effect (the kernel agreed at init and has not refused a
+	 * registration for good), and used by some open already. */
+	bool want_passthrough;
+	atomic_bool passthrough;
+	atomic_bool passthrough_used;
+	/* Guard each inode's backing id and its count of opens; an inode's
+	 * lock is one of these, picked by hashing its address. */
+	pthread_mutex_t backing_locks[CF_COPY_LOCKS];
 	bool debug;
 	bool no_opendir;	/* the kernel lets us refuse OPENDIR */
 	struct fuse_session *se;
@@ -175,6 +193,16 @@ int cf_with_mutable(struct cf_fs *fs, const int *fds, int n, int (*op)(void *), 
  * while the pool has no state (then it has no CoW links either). */
 int cf_flag_fd(struct cf_fs *fs);
 pthread_mutex_t *cf_copy_lock(struct cf_fs *fs, dev_t dev, ino_t ino);
+
+/* passthrough.c */
+/* For an open of the regular file @in whose own fd is @fd: give the open
+ * @in's backing id (registered on its first open) in fi->backing_id, or 0
+ * when the mount does not pass through.  0 or -errno (the open fails). */
+int cf_passthrough_attach(fuse_req_t req, struct cf_inode *in, int fd,
+			  struct fuse_file_info *fi);
+/* The release (or failed reply) of an open that cf_passthrough_attach gave a
+ * backing id: the last one closes the id. */
+void cf_passthrough_detach(fuse_req_t req, struct cf_inode *in);
 
 /* session.c */
 extern const struct fuse_lowlevel_ops cf_ops;

@@ -72,6 +72,31 @@ static bool stale_name(struct cf_inode *in, int fd)
 	return fstat(fd, &st) == 0 && st.st_nlink == 0 && !atomic_load(&in->unlinked_here);
 }
 
+/* Fill in @fi for the open file @fd of @in: passed through where the
+ * mount does (passthrough.c), else served by cf_serve_read with the FUSE
+ * page cache kept.  0 or -errno. */
+static int open_file_info(fuse_req_t req, struct cf_inode *in, int fd,
+			  struct fuse_file_info *fi)
+{
+	int r;
+
+	fi->keep_cache = 1;
+	fi->noflush = 1;	/* cf_flush has nothing to do: spare the request */
+	r = cf_passthrough_attach(req, in, fd, fi);
+	if (r < 0)
+		return r;
+	fi->fh = (uint64_t)fd | (fi->backing_id ? CF_FH_PASSTHROUGH : 0);
+	return 0;
+}
+
+/* Close an open file of @in: its fd, and its share of the backing id. */
+static void release_file(fuse_req_t req, struct cf_inode *in, struct fuse_file_info *fi)
+{
+	if (fi->fh & CF_FH_PASSTHROUGH)
+		cf_passthrough_detach(req, in);
+	close(cf_fh_fd(fi));
+}
+
 void cf_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct cf_fs *fs = cf_req_fs(req);
@@ -106,11 +131,14 @@ void cf_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
-	fi->fh = (uint64_t)fd;
-	fi->keep_cache = 1;
-	fi->noflush = 1;	/* cf_flush has nothing to do: spare the request */
-	if (fuse_reply_open(req, fi) < 0)
+	r = open_file_info(req, in, fd, fi);
+	if (r < 0) {
 		close(fd);
+		fuse_reply_err(req, -r);
+		return;
+	}
+	if (fuse_reply_open(req, fi) < 0)
+		release_file(req, in, fi);
 }
 
 /* Open (or create) @name in @pfd as the caller.  The fd or -errno. */
@@ -217,17 +245,19 @@ void cf_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	fd = create_open(req, pfd, name, flags, mode);
 	r = fd < 0 ? fd : created_entry(fs, pfd, name, fd, &e);
 	cf_fd_put(fs, pin);
+	if (r == 0) {
+		r = open_file_info(req, cf_inode(fs, e.ino), fd, fi);
+		if (r < 0)
+			cf_inode_forget(fs, cf_inode(fs, e.ino), 1);
+	}
 	if (r < 0) {
 		if (fd >= 0)
 			close(fd);
 		fuse_reply_err(req, -r);
 		return;
 	}
-	fi->fh = (uint64_t)fd;
-	fi->keep_cache = 1;
-	fi->noflush = 1;
 	if (fuse_reply_create(req, &e, fi) < 0)
-		close(fd);
+		release_file(req, cf_inode(fs, e.ino), fi);
 }
 
 void cf_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -241,7 +271,7 @@ void cf_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 void cf_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	int fd = (int)fi->fh, r;
+	int fd = cf_fh_fd(fi), r;
 
 	(void)ino;
 	r = datasync ? fdatasync(fd) : fsync(fd);
@@ -295,16 +325,17 @@ void cf_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct cf_fs *fs = cf_req_fs(req);
 
-	cf_serve_read(fs, req, cf_inode(fs, ino), (int)fi->fh, size, off);
+	cf_serve_read(fs, req, cf_inode(fs, ino), cf_fh_fd(fi), size, off);
 }
 
 void cf_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct cf_fs *fs = cf_req_fs(req);
+	struct cf_inode *in = cf_inode(fs, ino);
 
-	if (!wants_write(fi->flags) && drops_cache(fs, cf_inode(fs, ino)))
-		posix_fadvise((int)fi->fh, 0, 0, POSIX_FADV_DONTNEED);
-	close((int)fi->fh);
+	if (!(fi->fh & CF_FH_PASSTHROUGH) && !wants_write(fi->flags) && drops_cache(fs, in))
+		posix_fadvise(cf_fh_fd(fi), 0, 0, POSIX_FADV_DONTNEED);
+	release_file(req, in, fi);
 	fuse_reply_err(req, 0);
 }
 
@@ -316,7 +347,7 @@ void cf_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_buf, of
 
 	(void)ino;
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	out.buf[0].fd = (int)fi->fh;
+	out.buf[0].fd = cf_fh_fd(fi);
 	out.buf[0].pos = off;
 	n = fuse_buf_copy(&out, in_buf, 0);
 	if (n < 0)
@@ -329,7 +360,7 @@ void cf_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len
 		  struct fuse_file_info *fi)
 {
 	(void)ino;
-	fuse_reply_err(req, fallocate((int)fi->fh, mode, off, len) < 0 ? errno : 0);
+	fuse_reply_err(req, fallocate(cf_fh_fd(fi), mode, off, len) < 0 ? errno : 0);
 }
 
 void cf_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
@@ -341,7 +372,7 @@ void cf_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 
 	(void)ino_in;
 	(void)ino_out;
-	n = copy_file_range((int)fi_in->fh, &in, (int)fi_out->fh, &out, len, (unsigned)flags);
+	n = copy_file_range(cf_fh_fd(fi_in), &in, cf_fh_fd(fi_out), &out, len, (unsigned)flags);
 	if (n < 0)
 		fuse_reply_err(req, errno);
 	else
@@ -354,7 +385,7 @@ void cf_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	off_t r;
 
 	(void)ino;
-	r = lseek((int)fi->fh, off, whence);
+	r = lseek(cf_fh_fd(fi), off, whence);
 	if (r < 0)
 		fuse_reply_err(req, errno);
 	else

@@ -31,6 +31,7 @@ struct conf {
 	double timeout, entry_timeout, attr_timeout;
 	unsigned fd_cache;
 	char *drop_cache;
+	char *passthrough;
 	int help, version;
 };
 
@@ -43,6 +44,7 @@ static const struct fuse_opt conf_opts[] = {
 	CONF_OPT("attr_timeout=%lf", attr_timeout),
 	CONF_OPT("fd_cache=%u", fd_cache),
 	CONF_OPT("drop_cache=%s", drop_cache),
+	CONF_OPT("passthrough=%s", passthrough),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -84,8 +86,11 @@ static void usage(FILE *f)
 		"    -o entry_timeout=SECS  entry timeout only\n"
 		"    -o attr_timeout=SECS   attribute timeout only\n"
 		"    -o fd_cache=N          backing fds kept open (default %d)\n"
-		"    -o drop_cache=cow|all|none  drop backing pages after reads of CoW\n"
-		"                           links (default), of all files, or never\n"
+		"    -o passthrough=on|off  FUSE passthrough of file data where the kernel\n"
+		"                           offers it (default on)\n"
+		"    -o drop_cache=cow|all|none  without passthrough: drop backing pages\n"
+		"                           after reads of CoW links (default), of all\n"
+		"                           files, or never\n"
 		"    default mount options: " DEFAULT_MOUNT_OPTS "\n"
 		"                           (nosuid, nodev, ... override them)\n\n",
 		DEFAULT_TIMEOUT, DEFAULT_FD_CACHE);
@@ -291,6 +296,12 @@ static int fs_init(struct cf_fs *fs, const struct conf *c)
 		fprintf(stderr, COWFS_PROG ": drop_cache must be cow, all or none\n");
 		return -1;
 	}
+	if (!c->passthrough || !strcmp(c->passthrough, "on")) {
+		fs->want_passthrough = true;
+	} else if (strcmp(c->passthrough, "off") != 0) {
+		fprintf(stderr, COWFS_PROG ": passthrough must be on or off\n");
+		return -1;
+	}
 	pthread_mutex_init(&fs->state_lock, NULL);
 	atomic_init(&fs->stage_fd, -1);
 	r = cf_flag_key_init(fs);
@@ -299,8 +310,10 @@ static int fs_init(struct cf_fs *fs, const struct conf *c)
 		return -1;
 	}
 	cf_pending_init(&fs->pending);
-	for (int i = 0; i < CF_COPY_LOCKS; i++)
+	for (int i = 0; i < CF_COPY_LOCKS; i++) {
 		pthread_mutex_init(&fs->copy_locks[i], NULL);
+		pthread_mutex_init(&fs->backing_locks[i], NULL);
+	}
 	r = save_root_groups(fs);
 	if (r == 0)
 		r = cf_table_init(fs, c->fd_cache ? c->fd_cache : DEFAULT_FD_CACHE);
@@ -414,8 +427,8 @@ static void print_version(void)
 	FILE *f;
 
 	printf(COWFS_PROG " " COWFS_VERSION " (libfuse %s)\n", fuse_pkgversion());
-	printf("FUSE passthrough: %s; not used by cowfs yet\n", fuse_version() >= 316 ?
-	       "in libfuse, the kernel's support is negotiated at mount" :
+	printf("FUSE passthrough: %s\n", fuse_version() >= 316 ?
+	       "in libfuse; used where the kernel offers it at mount (-o passthrough=off: never)" :
 	       "not in libfuse (older than 3.16)");
 	if (fuse_version() < 318)
 		printf("FUSE over io_uring: not in libfuse (older than 3.18)");
@@ -497,6 +510,7 @@ out:
 	free(o.mountpoint);
 	free(c.pool);
 	free(c.drop_cache);
+	free(c.passthrough);
 	fuse_opt_free_args(&args);
 	return r;
 }

@@ -45,6 +45,15 @@ static void cf_init(void *userdata, struct fuse_conn_info *conn)
 	/* The user's -o [no_]splice_*, readdirplus=, ... have the last word. */
 	if (fs->conn_opts)
 		fuse_apply_conn_info_opts(fs->conn_opts, conn);
+	/* Passthrough last: it excludes the writeback cache, which stays off.
+	 * (fuse_get_feature_flag tells what the kernel offers, not what we
+	 * asked for: want_ext is read directly.) */
+	if (fs->want_passthrough && !(conn->want_ext & FUSE_CAP_WRITEBACK_CACHE))
+		fuse_set_feature_flag(conn, FUSE_CAP_PASSTHROUGH);
+	atomic_store(&fs->passthrough, (conn->want_ext & FUSE_CAP_PASSTHROUGH) != 0);
+	if (fs->want_passthrough && !atomic_load(&fs->passthrough))
+		fuse_log(FUSE_LOG_WARNING, COWFS_PROG ": the kernel offers no FUSE passthrough: "
+			 "reads and writes go through the daemon\n");
 	if (!(conn->capable_ext & FUSE_CAP_POSIX_ACL))
 		fuse_log(FUSE_LOG_WARNING, COWFS_PROG ": kernel without FUSE POSIX ACL support: "
 			 "ACLs are not enforced\n");

@@ -39,6 +39,10 @@ struct cf_inode {
 	bool pinned;			/* fd is never evicted */
 	struct cf_inode *lru_prev, *lru_next;
 
+	/* FUSE passthrough (cowfs/passthrough.c; under its backing lock) */
+	int backing_id;			/* registered backing file, 0 if none */
+	unsigned backing_opens;		/* open files using it */
+
 	atomic_bool cow;		/* known CoW link (sticky) */
 	atomic_bool unlinked_here;	/* its last name went away through us */
 };

@@ -22,7 +22,11 @@ cowfs_pool() {
 # cowfs_mount [cowfs options...]: mount POOL at MNT in the foreground (in
 # the background of this shell) with its stderr in COWFS_LOG.
 cowfs_mount() {
-	"$COWFS" -f "$@" "$POOL" "$MNT" 2>>"$COWFS_LOG" &
+	# COWFS_TEST_OPTS: the suite's second pass over these tests
+	# (tests/meson.build: cowfs-cached/*) mounts with -o passthrough=off.
+	local extra=()
+	read -ra extra <<<"${COWFS_TEST_OPTS:-}"
+	"$COWFS" -f "${extra[@]}" "$@" "$POOL" "$MNT" 2>>"$COWFS_LOG" &
 	COWFS_PID=$!
 	at_exit "cowfs_cleanup"
 	local i

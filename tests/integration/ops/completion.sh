@@ -33,4 +33,5 @@ assert_eq "--repair" "$(PATH=$(dirname "$VUNIFY"):$PATH complete_words "$V" vuni
 assert_eq "/etc" "$(complete_words "$V" vunify split "$d/pool" web1 /e)" "a path inside the guest"
 assert_eq "--help --version -V -d -f -h -o -s" "$(complete_words "$C" cowfs - | LC_ALL=C sort | xargs)" "cowfs options"
 assert_eq "drop_cache=cow" "$(complete_words "$C" cowfs -o drop_cache=c)" "cowfs -o drop_cache= values"
+assert_eq "passthrough=off" "$(complete_words "$C" cowfs -o passthrough=of)" "cowfs -o passthrough= values"
 assert_eq "allow_other,default_permissions" "$(complete_words "$C" cowfs -o allow_other,def)" "cowfs -o value after a comma"
