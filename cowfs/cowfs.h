@@ -69,6 +69,9 @@ struct cf_fs {
 	 * registration for good), and used by some open already. */
 	bool want_passthrough;
 	atomic_bool passthrough;
+	/* FUSE over io_uring: asked for (-o io_uring), and agreed at init. */
+	bool want_io_uring;
+	bool io_uring;
 	atomic_bool passthrough_used;
 	/* Guard each inode's backing id and its count of opens; an inode's
 	 * lock is one of these, picked by hashing its address. */

@@ -33,9 +33,10 @@ struct conf {
 	char *drop_cache;
 	char *passthrough;
 	int help, version;
+	bool io_uring;		/* -o io_uring (libfuse's): also passed on */
 };
 
-enum { KEY_HELP, KEY_VERSION };
+enum { KEY_HELP, KEY_VERSION, KEY_URING };
 
 #define CONF_OPT(t, p) { t, offsetof(struct conf, p), 1 }
 static const struct fuse_opt conf_opts[] = {
@@ -49,6 +50,7 @@ static const struct fuse_opt conf_opts[] = {
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
 	FUSE_OPT_KEY("--version", KEY_VERSION),
+	FUSE_OPT_KEY("io_uring", KEY_URING),
 	FUSE_OPT_END
 };
 
@@ -64,6 +66,9 @@ static int conf_proc(void *data, const char *arg, int key, struct fuse_args *out
 	case KEY_VERSION:
 		c->version = 1;
 		return 0;
+	case KEY_URING:
+		c->io_uring = true;
+		return 1;	/* libfuse's option: it starts the rings */
 	case FUSE_OPT_KEY_NONOPT:
 		if (!c->pool) {
 			c->pool = strdup(arg);
@@ -88,6 +93,8 @@ static void usage(FILE *f)
 		"    -o fd_cache=N          backing fds kept open (default %d)\n"
 		"    -o passthrough=on|off  FUSE passthrough of file data where the kernel\n"
 		"                           offers it (default on)\n"
+		"    -o io_uring            FUSE over io_uring (libfuse's option); cowfs turns\n"
+		"                           the kernel's fuse.enable_uring on for it\n"
 		"    -o drop_cache=cow|all|none  without passthrough: drop backing pages\n"
 		"                           after reads of CoW links (default), of all\n"
 		"                           files, or never\n"
@@ -365,6 +372,35 @@ static void stats_stop(struct cf_fs *fs)
 	fs->stats_running = false;
 }
 
+/*
+ * -o io_uring: the kernel offers FUSE over io_uring only while the fuse
+ * module's enable_uring parameter is on, and it is off by default.  Turn it
+ * on (root may) and say so: it is machine-wide, but it changes nothing for
+ * a FUSE server that does not ask for io_uring.  Failing that, libfuse
+ * serves /dev/fuse as usual.
+ */
+#define URING_PARAM "/sys/module/fuse/parameters/enable_uring"
+static void enable_uring_param(void)
+{
+	char v = 0;
+	int fd = open(URING_PARAM, O_RDWR | O_CLOEXEC);
+
+	if (fd < 0) {
+		fprintf(stderr, COWFS_PROG ": -o io_uring: %s: %s; requests go through "
+			"/dev/fuse\n", URING_PARAM, strerror(errno));
+		return;
+	}
+	if (read(fd, &v, 1) == 1 && v != 'Y') {
+		if (pwrite(fd, "Y", 1, 0) == 1)
+			fprintf(stderr, COWFS_PROG ": turned the kernel's fuse.enable_uring on "
+				"(for -o io_uring)\n");
+		else
+			fprintf(stderr, COWFS_PROG ": -o io_uring: cannot turn %s on: %s; requests "
+				"go through /dev/fuse\n", URING_PARAM, strerror(errno));
+	}
+	close(fd);
+}
+
 static int serve(struct cf_fs *fs, struct fuse_args *args, struct fuse_cmdline_opts *o)
 {
 	struct fuse_session *se;
@@ -490,6 +526,9 @@ int main(int argc, char **argv)
 		goto out;
 	fs.pool_path = pool_real;
 	fs.debug = o.debug;
+	fs.want_io_uring = c.io_uring;
+	if (c.io_uring)
+		enable_uring_param();
 	if (fs_init(&fs, &c) < 0)
 		goto out;
 	/* Before serving: whatever a crash left (cleared flags, named copy-up

@@ -54,6 +54,12 @@ static void cf_init(void *userdata, struct fuse_conn_info *conn)
 	if (fs->want_passthrough && !atomic_load(&fs->passthrough))
 		fuse_log(FUSE_LOG_WARNING, COWFS_PROG ": the kernel offers no FUSE passthrough: "
 			 "reads and writes go through the daemon\n");
+	/* libfuse starts its rings when -o io_uring was given and this flag is
+	 * wanted (its default) and offered (the kernel's enable_uring). */
+	fs->io_uring = fs->want_io_uring && (conn->want_ext & FUSE_CAP_OVER_IO_URING);
+	if (fs->want_io_uring && !fs->io_uring)
+		fuse_log(FUSE_LOG_WARNING, COWFS_PROG ": the kernel offers no FUSE over io_uring: "
+			 "requests go through /dev/fuse\n");
 	if (!(conn->capable_ext & FUSE_CAP_POSIX_ACL))
 		fuse_log(FUSE_LOG_WARNING, COWFS_PROG ": kernel without FUSE POSIX ACL support: "
 			 "ACLs are not enforced\n");
