@@ -62,6 +62,9 @@ chmod 2750 "$t/home/u"
 chown 1234:5678 "$t/home/u"
 setfattr -n user.dirnote -v home "$t/home/u"
 echo "file before the default ACL" > "$t/home/u/plain"
+: > "$t/home/u/empty-before"			# copied (empty): must not inherit the ACL
+mkdir "$t/home/u/dir-before"
+mkfifo "$t/home/u/fifo-before"
 setfacl -d -m u:1234:rwx "$t/home/u"		# default ACL, inherited by new children only
 echo "file after the default ACL" > "$t/home/u/inherits"
 mkdir "$t/srv/locked" && echo locked > "$t/srv/locked/f" && chmod 0000 "$t/srv/locked"
@@ -89,7 +92,7 @@ assert_eq '["/etc/ssh/ssh_host_ed25519_key","/etc/ssh/ssh_host_ed25519_key.pub",
 	"$(jq -c '.secrets_left_out | sort' "$d/c.out")" "secrets left out"
 assert_eq '["/etc/machine-id"]' "$(jq -c .secrets_left_empty "$d/c.out")" "secrets left empty"
 assert_eq 1 "$(jq .hardlinked "$d/c.out")" "hard links made in the clone"
-assert_eq 3 "$(jq .specials "$d/c.out")" "specials (fifo, 2 devices)"
+assert_eq 4 "$(jq .specials "$d/c.out")" "specials (2 fifos, 2 devices)"
 grep -q "new/etc/ssh/ssh_host_ed25519_key: per-guest secret: left out" "$d/c.err" ||
 	fail "the secrets are not listed on stderr: $(cat "$d/c.err")"
 [ -d "$p/new" ] && [ ! -e "$p/.cloning~new" ] || fail "no guest new, or a .cloning~ left"
