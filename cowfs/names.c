@@ -15,14 +15,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The pool's state, a guest vunify remove is taking apart, and the
- * temporary names of CoW operations in progress (or left by a crash): no
+/* The pool's state, a guest vunify remove is taking apart or vunify clone
+ * is building, and the temporary names of CoW operations in progress (or left by a crash): no
  * guest sees them or makes them. */
 bool cf_hidden(fuse_ino_t parent, const char *name)
 {
 	return (parent == FUSE_ROOT_ID &&
 		(strcmp(name, HASHDB_DIR) == 0 ||
-		 strncmp(name, HASHDB_REMOVING_PREFIX, strlen(HASHDB_REMOVING_PREFIX)) == 0)) ||
+		 hashdb_is_transient_name(name))) ||
 	       cowlink_is_tmp_name(name, NULL);
 }
 

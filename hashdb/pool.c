@@ -424,3 +424,9 @@ int hashdb_clean_staging(int statefd)
 	closedir(d);
 	return n;
 }
+
+bool hashdb_is_transient_name(const char *name)
+{
+	return strncmp(name, HASHDB_REMOVING_PREFIX, strlen(HASHDB_REMOVING_PREFIX)) == 0 ||
+	       strncmp(name, HASHDB_CLONING_PREFIX, strlen(HASHDB_CLONING_PREFIX)) == 0;
+}

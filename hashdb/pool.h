@@ -15,7 +15,8 @@
  *   config               per-pool configuration (optional)
  *
  * Beside the guests, POOL/.removing~GUEST is a guest vunify remove is taking
- * apart (HASHDB_REMOVING_PREFIX): never a guest itself.
+ * apart (HASHDB_REMOVING_PREFIX) and POOL/.cloning~NEW one vunify clone is
+ * building (HASHDB_CLONING_PREFIX): never guests themselves.
  */
 #ifndef HASHDB_POOL_H
 #define HASHDB_POOL_H
@@ -32,6 +33,12 @@
  * apart, so that no command lists it as a guest any more and a rerun after
  * a crash finds what is left of it. */
 #define HASHDB_REMOVING_PREFIX ".removing~"
+/* vunify clone builds a new guest as POOL/.cloning~NEW and renames it to
+ * POOL/NEW once complete: not a guest until then. */
+#define HASHDB_CLONING_PREFIX ".cloning~"
+/* Is @name, at the pool's top level, one of the above (a guest being
+ * removed or being cloned)?  No command lists it, cowfs hides it. */
+bool hashdb_is_transient_name(const char *name);
 #define HASHDB_MAX_GEN 1000
 
 struct hashdb_pool {

@@ -31,6 +31,8 @@ static const struct {
 void options_free(struct options *o)
 {
 	exclude_free(&o->excludes);
+	exclude_free(&o->secrets);
+	exclude_free(&o->secrets_empty);
 	free(o->prometheus_dir);
 	o->prometheus_dir = NULL;
 }

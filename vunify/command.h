@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The skeleton every command (unify, audit, gc, verify, split, remove,
- * config) runs in, so that a command file holds its own logic and nothing
+ * clone, config) runs in, so that a command file holds its own logic and nothing
  * else:
  *
  *   1. the options: the shared ones the command takes (-n, --json,
@@ -96,7 +96,7 @@ int command_main(const struct command *spec, int argc, char **argv);
 
 /* The commands, each in the file of its name. */
 extern const struct command unify_command, audit_command, gc_command, verify_command,
-	split_command, remove_command, config_command;
+	split_command, remove_command, clone_command, config_command;
 
 /* Open POOL with the messages and exit codes of vunify(8) (what the
  * opening repaired said on stderr): 0, or EXIT_FATAL / EXIT_LOCKED after

@@ -22,6 +22,8 @@ void config_init(struct vconfig *c)
 void config_free(struct vconfig *c)
 {
 	exclude_free(&c->excludes);
+	exclude_free(&c->secrets);
+	exclude_free(&c->secrets_empty);
 	free(c->prometheus_dir);
 	for (size_t i = 0; i < c->npools; i++)
 		free(c->pools[i]);
@@ -86,14 +88,17 @@ static int parse_line(struct vconfig *c, char *line, bool system, char *why, siz
 		snprintf(why, len, "expected 'key = value': no key before '='");
 		return -EINVAL;
 	}
-	if (!strcmp(key, "exclude")) {
+	if (!strcmp(key, "exclude") || !strcmp(key, "secret") || !strcmp(key, "secret-empty")) {
+		struct exclude *x = key[0] == 'e' ? &c->excludes
+				    : key[6] ? &c->secrets_empty : &c->secrets;
+
 		if (!strcmp(val, "-") || !strcmp(val, "+")) {
-			snprintf(why, len, "exclude: a rule without a pattern");
+			snprintf(why, len, "%s: a rule without a pattern", key);
 			return -EINVAL;
 		}
-		r = exclude_add(&c->excludes, val, why, len);
+		r = exclude_add(x, val, why, len);
 		if (r == 0 && (!*val || *val == '#')) {
-			snprintf(why, len, "exclude: a rule without a pattern");
+			snprintf(why, len, "%s: a rule without a pattern", key);
 			r = -EINVAL;
 		}
 		return r;
@@ -277,7 +282,11 @@ int config_merge(struct options *o, const struct vconfig *pool, const struct vco
 			return -ENOMEM;
 	}
 	r = append_rules(&o->excludes, &pool->excludes);
-	return r ?: append_rules(&o->excludes, &sys->excludes);
+	r = r ?: append_rules(&o->excludes, &sys->excludes);
+	r = r ?: append_rules(&o->secrets, &pool->secrets);
+	r = r ?: append_rules(&o->secrets, &sys->secrets);
+	r = r ?: append_rules(&o->secrets_empty, &pool->secrets_empty);
+	return r ?: append_rules(&o->secrets_empty, &sys->secrets_empty);
 }
 
 int config_apply(struct options *o, struct hashdb_pool *p)
@@ -314,18 +323,25 @@ static const char help[] =
 	"      --pools        print only the pools of the system configuration\n"
 	"  -h, --help         show this help\n";
 
+static void print_rules(const char *key, const struct exclude *x)
+{
+	for (size_t i = 0; i < x->n; i++) {
+		const struct exclude_rule *r = &x->rules[i];
+
+		printf("%s = %c %s%s\n", key, r->include ? '+' : '-', r->pattern,
+		       r->dir_only ? "/" : "");
+	}
+}
+
 static void print_effective(const struct options *o)
 {
 	printf("ignore-mtime = %s\n", o->ignore_mtime ? "yes" : "no");
 	printf("include-empty = %s\n", o->include_empty ? "yes" : "no");
 	if (o->prometheus_dir)
 		printf("prometheus-dir = %s\n", o->prometheus_dir);
-	for (size_t i = 0; i < o->excludes.n; i++) {
-		const struct exclude_rule *r = &o->excludes.rules[i];
-
-		printf("exclude = %c %s%s\n", r->include ? '+' : '-', r->pattern,
-		       r->dir_only ? "/" : "");
-	}
+	print_rules("exclude", &o->excludes);
+	print_rules("secret", &o->secrets);
+	print_rules("secret-empty", &o->secrets_empty);
 }
 
 /* --pools: the pools of the system configuration, for the cron job. */

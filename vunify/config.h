@@ -10,7 +10,9 @@
  * Keys: exclude (one rule, "- PAT", "+ PAT" or "PAT"), exclude-from (a file
  * of rules), ignore-mtime and include-empty (yes/no), prometheus-dir (a
  * node_exporter textfile directory), pool (system file only: the pools the
- * nightly cron job works on).
+ * nightly cron job works on), secret and secret-empty (rules in the exclude
+ * syntax for the per-guest secrets vunify clone leaves out, or leaves as
+ * empty files).
  *
  * Precedence: the command line, then the pool's file, then the system file.
  * Exclude rules are tried in that order too (first match wins), so a rule
@@ -35,6 +37,8 @@ struct vconfig {
 	int include_empty;	/* -1 unset, else 0/1 */
 	char *prometheus_dir;	/* NULL unset */
 	struct exclude excludes;
+	struct exclude secrets;		/* secret: clone leaves these out */
+	struct exclude secrets_empty;	/* secret-empty: clone makes them empty */
 	char **pools;		/* system file only */
 	size_t npools;
 };

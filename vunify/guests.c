@@ -13,12 +13,12 @@
 
 #include "vunify/walk.h"
 
-/* A guest being removed (POOL/.removing~NAME) is no guest any more. */
+/* A guest being removed (POOL/.removing~NAME) is no guest any more, one
+ * being cloned (POOL/.cloning~NAME) not yet. */
 static bool is_guest_name(const char *n)
 {
 	return strcmp(n, ".") && strcmp(n, "..") && strcmp(n, HASHDB_DIR) &&
-	       strcmp(n, "lost+found") &&
-	       strncmp(n, HASHDB_REMOVING_PREFIX, strlen(HASHDB_REMOVING_PREFIX));
+	       strcmp(n, "lost+found") && !hashdb_is_transient_name(n);
 }
 
 static int cmp_str(const void *a, const void *b)

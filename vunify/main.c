@@ -9,7 +9,7 @@
 /* In the order vunify --help lists them. */
 static const struct command *const commands[] = {
 	&unify_command, &audit_command, &gc_command, &verify_command, &split_command,
-	&remove_command, &config_command,
+	&remove_command, &clone_command, &config_command,
 };
 
 static void usage(FILE *f)

@@ -11,6 +11,9 @@
  * the flag at the next start if a kill lands in between; no shared inode is
  * unprotected by anything else.
  *
+ * A clone that was interrupted (POOL/.cloning~GUEST) is taken apart the
+ * same way when its name is given.
+ *
  * Order, so that a kill at any instant leaves something a rerun finishes:
  *   1. refuse while the guest is in use (vunify/inuse.c) unless --force;
  *   2. rename POOL/GUEST to POOL/.removing~GUEST: from then on no command
@@ -402,12 +405,28 @@ static void forget_metrics(struct rm *r, const char *guest)
 	free(path);
 }
 
+/* POOL/.cloning~NAME, a clone of that name that was interrupted, or NULL. */
+static char *cloning_name(const char *guest)
+{
+	char *s;
+
+	if (strlen(HASHDB_CLONING_PREFIX) + strlen(guest) > NAME_MAX)
+		return NULL;
+	return asprintf(&s, HASHDB_CLONING_PREFIX "%s", guest) < 0 ? NULL : s;
+}
+
 static void remove_guest(struct rm *r, const char *name)
 {
-	char *dying = removing_name(name);
+	char *dying = removing_name(name), *unborn = cloning_name(name);
 	int rc;
 
 	r->guest = name;
+	if (is_dir(r->pool, unborn)) {
+		msg_info(r->o, "%s: removing a clone of that name that was interrupted", esc(name, 0));
+		clear_root_flags(r, unborn);
+		take_apart(r, unborn);
+	}
+	free(unborn);
 	if (is_dir(r->pool, dying)) {
 		msg_info(r->o, "%s: finishing a removal that was interrupted", esc(name, 0));
 		clear_root_flags(r, dying);
@@ -431,6 +450,17 @@ static void remove_guest(struct rm *r, const char *name)
 	r->caches += rc > 0;
 	forget_metrics(r, name);
 	free(dying);
+}
+
+int remove_tree(struct hashdb_pool *p, const struct options *o, const char *poolpath,
+		const char *dir)
+{
+	struct rm r = { .o = o, .pool = p, .poolpath = poolpath, .guest = dir };
+
+	r.prog.on = o->progress;
+	clear_root_flags(&r, dir);
+	take_apart(&r, dir);
+	return r.errors ? -EIO : 0;
 }
 
 /* ---- the command ---------------------------------------------------------------- */
@@ -459,13 +489,15 @@ static int check_guests(struct rm *r, const struct guests *g)
 	bool busy = false;
 
 	for (size_t i = 0; i < g->n; i++) {
-		char *dying = removing_name(g->names[i]);
+		char *dying = removing_name(g->names[i]), *unborn = cloning_name(g->names[i]);
 		/* Only a stat cache left: a run killed after the last rmdir. */
 		bool there = is_dir(r->pool, g->names[i]) || is_dir(r->pool, dying) ||
+			     is_dir(r->pool, unborn) ||
 			     (r->pool->cachefd >= 0 &&
 			      hashdb_sc_remove(r->pool->cachefd, g->names[i], true) > 0);
 
 		free(dying);
+		free(unborn);
 		if (!there) {
 			msg_error("%s: no such guest in %s", esc(g->names[i], 0), esc(r->poolpath, 1));
 			return EXIT_USAGE;

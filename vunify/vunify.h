@@ -26,6 +26,8 @@ struct options {
 	int verbose;		/* -1 quiet, 0 normal, 1+ verbose */
 	bool progress;		/* stderr is a terminal and not quiet */
 	struct exclude excludes;
+	struct exclude secrets;		/* clone leaves these out (config: secret) */
+	struct exclude secrets_empty;	/* clone makes these empty (secret-empty) */
 	const char *config;	/* --config FILE (system configuration) */
 	const char *prometheus;	/* --prometheus FILE */
 	char *prometheus_dir;	/* prometheus-dir from the configuration */
@@ -80,6 +82,13 @@ uint64_t count_entries(struct hashdb_pool *p, const struct guests *g, const stru
  * with all its metadata (cowlink_copy_up), keeping the directory's mtime
  * (split.c; verify --repair uses it too). */
 int split_link(struct hashdb_pool *p, int fd, int dirfd, const char *name);
+
+/* Take the directory @dir of the pool apart and remove it as vunify remove
+ * does (CoW links unlinked under the flag dance, the guest's own flags
+ * cleared); errors are said on stderr.  0, or -EIO when something was left
+ * (remove.c; clone uses it for an unfinished clone). */
+int remove_tree(struct hashdb_pool *p, const struct options *o, const char *poolpath,
+		const char *dir);
 
 /* What gc did (vunify/gc.c). */
 struct gc_stats {

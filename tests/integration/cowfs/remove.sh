@@ -3,7 +3,8 @@
 # keeps guest3 from being removed (the message names it and its path
 # through the mount), and so does a cowfs mount serving guest2 alone; once
 # the process is gone the removal works under the live mount, and the
-# removed guest's transitional name is never visible through it.
+# removed guest's transitional name is never visible through it (nor a
+# guest vunify clone is building).
 source "$(dirname "$0")/common.bash"
 cowfs_pool 3
 cowfs_mount
@@ -40,6 +41,12 @@ RC=0
 assert_eq 0 "$RC" "remove once nothing uses guest3 ($(cat "$POOL/../rm.err"))"
 [ ! -e "$POOL/guest3" ] || fail "guest3 still on disk"
 ls -A "$MNT" | grep -q removing && fail "a .removing~ name is visible through the mount"
+# A guest vunify clone is building is hidden the same way, and cannot be made.
+mkdir -p "$POOL/.cloning~guest9/etc"
+ls -A "$MNT" | grep -q cloning && fail "a .cloning~ name is visible through the mount"
+[ ! -e "$MNT/.cloning~guest9" ] || fail "MNT/.cloning~guest9 can be looked up"
+mkdir "$MNT/.cloning~guest8" 2>/dev/null && fail "a .cloning~ name can be made through the mount"
+rmdir "$POOL/.cloning~guest9/etc" "$POOL/.cloning~guest9"
 [ -x "$MNT/guest1/usr/bin/ls" ] && "$MNT/guest1/usr/bin/ls" / >/dev/null || fail "guest1 unusable after the removal"
 "$VUNIFY" verify -q "$POOL" || fail "verify after the removal"
 cowfs_umount
