@@ -31,6 +31,7 @@ static const struct {
 void options_free(struct options *o)
 {
 	exclude_free(&o->excludes);
+	exclude_free(&o->mtime_rules);
 	free(o->prometheus_dir);
 	o->prometheus_dir = NULL;
 }

@@ -22,6 +22,7 @@ void config_init(struct vconfig *c)
 void config_free(struct vconfig *c)
 {
 	exclude_free(&c->excludes);
+	exclude_free(&c->mtime_rules);
 	free(c->prometheus_dir);
 	for (size_t i = 0; i < c->npools; i++)
 		free(c->pools[i]);
@@ -69,6 +70,22 @@ static int add_pool(struct vconfig *c, const char *v)
 	return 0;
 }
 
+/* One rule of @key (exclude, ignore-mtime-path) in the exclude syntax. */
+static int add_rule(struct exclude *x, const char *key, const char *val, char *why, size_t len)
+{
+	char inner[128];
+	int r;
+
+	if (!*val || *val == '#' || !strcmp(val, "-") || !strcmp(val, "+")) {
+		snprintf(why, len, "%s: a rule without a pattern", key);
+		return -EINVAL;
+	}
+	r = exclude_add(x, val, inner, sizeof(inner));
+	if (r == -EINVAL)
+		snprintf(why, len, "%s: %s", key, inner);
+	return r;
+}
+
 /* One "key = value" line; the reason for a bad one goes to @why. */
 static int parse_line(struct vconfig *c, char *line, bool system, char *why, size_t len)
 {
@@ -86,18 +103,10 @@ static int parse_line(struct vconfig *c, char *line, bool system, char *why, siz
 		snprintf(why, len, "expected 'key = value': no key before '='");
 		return -EINVAL;
 	}
-	if (!strcmp(key, "exclude")) {
-		if (!strcmp(val, "-") || !strcmp(val, "+")) {
-			snprintf(why, len, "exclude: a rule without a pattern");
-			return -EINVAL;
-		}
-		r = exclude_add(&c->excludes, val, why, len);
-		if (r == 0 && (!*val || *val == '#')) {
-			snprintf(why, len, "exclude: a rule without a pattern");
-			r = -EINVAL;
-		}
-		return r;
-	}
+	if (!strcmp(key, "exclude"))
+		return add_rule(&c->excludes, key, val, why, len);
+	if (!strcmp(key, "ignore-mtime-path"))
+		return add_rule(&c->mtime_rules, key, val, why, len);
 	if (!strcmp(key, "exclude-from")) {
 		char inner[512];
 
@@ -277,7 +286,9 @@ int config_merge(struct options *o, const struct vconfig *pool, const struct vco
 			return -ENOMEM;
 	}
 	r = append_rules(&o->excludes, &pool->excludes);
-	return r ?: append_rules(&o->excludes, &sys->excludes);
+	r = r ?: append_rules(&o->excludes, &sys->excludes);
+	r = r ?: append_rules(&o->mtime_rules, &pool->mtime_rules);
+	return r ?: append_rules(&o->mtime_rules, &sys->mtime_rules);
 }
 
 int config_apply(struct options *o, struct hashdb_pool *p)
@@ -314,18 +325,24 @@ static const char help[] =
 	"      --pools        print only the pools of the system configuration\n"
 	"  -h, --help         show this help\n";
 
+static void print_rules(const char *key, const struct exclude *x)
+{
+	for (size_t i = 0; i < x->n; i++) {
+		const struct exclude_rule *r = &x->rules[i];
+
+		printf("%s = %c %s%s\n", key, r->include ? '+' : '-', r->pattern,
+		       r->dir_only ? "/" : "");
+	}
+}
+
 static void print_effective(const struct options *o)
 {
 	printf("ignore-mtime = %s\n", o->ignore_mtime ? "yes" : "no");
 	printf("include-empty = %s\n", o->include_empty ? "yes" : "no");
 	if (o->prometheus_dir)
 		printf("prometheus-dir = %s\n", o->prometheus_dir);
-	for (size_t i = 0; i < o->excludes.n; i++) {
-		const struct exclude_rule *r = &o->excludes.rules[i];
-
-		printf("exclude = %c %s%s\n", r->include ? '+' : '-', r->pattern,
-		       r->dir_only ? "/" : "");
-	}
+	print_rules("exclude", &o->excludes);
+	print_rules("ignore-mtime-path", &o->mtime_rules);
 }
 
 /* --pools: the pools of the system configuration, for the cron job. */

@@ -26,11 +26,14 @@ struct options {
 	int verbose;		/* -1 quiet, 0 normal, 1+ verbose */
 	bool progress;		/* stderr is a terminal and not quiet */
 	struct exclude excludes;
+	/* ignore-mtime-path rules (exclude syntax): files they cover are
+	 * identified without mtime, as if by --ignore-mtime. */
+	struct exclude mtime_rules;
 	const char *config;	/* --config FILE (system configuration) */
 	const char *prometheus;	/* --prometheus FILE */
 	char *prometheus_dir;	/* prometheus-dir from the configuration */
 };
-/* Free what the options own (exclude rules, prometheus_dir); command.c. */
+/* Free what the options own (rules, prometheus_dir); command.c. */
 void options_free(struct options *o);
 
 /* Messages: "vunify: ..." on stderr.  Paths are printed escaped so a name
