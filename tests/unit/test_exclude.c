@@ -149,7 +149,7 @@ Test(exclude, load_names_file_and_line)
 Test(exclude, scope_covers_subtrees_of_matched_directories)
 {
 	static const char *const l[] = { "/var/lib/apt/lists/", "- /var/cache/apt/archives/",
-					 "+ /etc/*.deb", "*.deb", NULL };
+					 "+ /etc/keep.deb", "*.deb", NULL };
 	struct exclude x = rules(l);
 	struct exclude_scope s = { 0 };
 
