@@ -33,6 +33,7 @@ void options_free(struct options *o)
 	exclude_free(&o->excludes);
 	exclude_free(&o->secrets);
 	exclude_free(&o->secrets_empty);
+	exclude_free(&o->mtime_rules);
 	free(o->prometheus_dir);
 	o->prometheus_dir = NULL;
 }

@@ -24,6 +24,7 @@ void config_free(struct vconfig *c)
 	exclude_free(&c->excludes);
 	exclude_free(&c->secrets);
 	exclude_free(&c->secrets_empty);
+	exclude_free(&c->mtime_rules);
 	free(c->prometheus_dir);
 	for (size_t i = 0; i < c->npools; i++)
 		free(c->pools[i]);
@@ -71,6 +72,22 @@ static int add_pool(struct vconfig *c, const char *v)
 	return 0;
 }
 
+/* One rule of @key (exclude, ignore-mtime-path) in the exclude syntax. */
+static int add_rule(struct exclude *x, const char *key, const char *val, char *why, size_t len)
+{
+	char inner[128];
+	int r;
+
+	if (!*val || *val == '#' || !strcmp(val, "-") || !strcmp(val, "+")) {
+		snprintf(why, len, "%s: a rule without a pattern", key);
+		return -EINVAL;
+	}
+	r = exclude_add(x, val, inner, sizeof(inner));
+	if (r == -EINVAL)
+		snprintf(why, len, "%s: %s", key, inner);
+	return r;
+}
+
 /* One "key = value" line; the reason for a bad one goes to @why. */
 static int parse_line(struct vconfig *c, char *line, bool system, char *why, size_t len)
 {
@@ -88,21 +105,14 @@ static int parse_line(struct vconfig *c, char *line, bool system, char *why, siz
 		snprintf(why, len, "expected 'key = value': no key before '='");
 		return -EINVAL;
 	}
-	if (!strcmp(key, "exclude") || !strcmp(key, "secret") || !strcmp(key, "secret-empty")) {
-		struct exclude *x = key[0] == 'e' ? &c->excludes
-				    : key[6] ? &c->secrets_empty : &c->secrets;
-
-		if (!strcmp(val, "-") || !strcmp(val, "+")) {
-			snprintf(why, len, "%s: a rule without a pattern", key);
-			return -EINVAL;
-		}
-		r = exclude_add(x, val, why, len);
-		if (r == 0 && (!*val || *val == '#')) {
-			snprintf(why, len, "%s: a rule without a pattern", key);
-			r = -EINVAL;
-		}
-		return r;
-	}
+	if (!strcmp(key, "exclude"))
+		return add_rule(&c->excludes, key, val, why, len);
+	if (!strcmp(key, "secret"))
+		return add_rule(&c->secrets, key, val, why, len);
+	if (!strcmp(key, "secret-empty"))
+		return add_rule(&c->secrets_empty, key, val, why, len);
+	if (!strcmp(key, "ignore-mtime-path"))
+		return add_rule(&c->mtime_rules, key, val, why, len);
 	if (!strcmp(key, "exclude-from")) {
 		char inner[512];
 
@@ -286,7 +296,9 @@ int config_merge(struct options *o, const struct vconfig *pool, const struct vco
 	r = r ?: append_rules(&o->secrets, &pool->secrets);
 	r = r ?: append_rules(&o->secrets, &sys->secrets);
 	r = r ?: append_rules(&o->secrets_empty, &pool->secrets_empty);
-	return r ?: append_rules(&o->secrets_empty, &sys->secrets_empty);
+	r = r ?: append_rules(&o->secrets_empty, &sys->secrets_empty);
+	r = r ?: append_rules(&o->mtime_rules, &pool->mtime_rules);
+	return r ?: append_rules(&o->mtime_rules, &sys->mtime_rules);
 }
 
 int config_apply(struct options *o, struct hashdb_pool *p)
@@ -342,6 +354,7 @@ static void print_effective(const struct options *o)
 	print_rules("exclude", &o->excludes);
 	print_rules("secret", &o->secrets);
 	print_rules("secret-empty", &o->secrets_empty);
+	print_rules("ignore-mtime-path", &o->mtime_rules);
 }
 
 /* --pools: the pools of the system configuration, for the cron job. */

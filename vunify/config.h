@@ -8,15 +8,18 @@
  *   key = value
  *
  * Keys: exclude (one rule, "- PAT", "+ PAT" or "PAT"), exclude-from (a file
- * of rules), ignore-mtime and include-empty (yes/no), prometheus-dir (a
+ * of rules), ignore-mtime-path (one rule in the exclude syntax: what it
+ * covers is identified without mtime), ignore-mtime and include-empty
+ * (yes/no), prometheus-dir (a
  * node_exporter textfile directory), pool (system file only: the pools the
  * nightly cron job works on), secret and secret-empty (rules in the exclude
  * syntax for the per-guest secrets vunify clone leaves out, or leaves as
  * empty files).
  *
  * Precedence: the command line, then the pool's file, then the system file.
- * Exclude rules are tried in that order too (first match wins), so a rule
- * given on the command line or in a pool's config overrides the system one.
+ * Exclude and ignore-mtime-path rules are tried in that order too (first
+ * match wins), so a rule given on the command line or in a pool's config
+ * overrides the system one.
  * Every error names the file and the line.
  */
 #ifndef VUNIFY_CONFIG_H
@@ -39,6 +42,7 @@ struct vconfig {
 	struct exclude excludes;
 	struct exclude secrets;		/* secret: clone leaves these out */
 	struct exclude secrets_empty;	/* secret-empty: clone makes them empty */
+	struct exclude mtime_rules;	/* ignore-mtime-path */
 	char **pools;		/* system file only */
 	size_t npools;
 };
@@ -62,7 +66,7 @@ struct options;
 struct hashdb_pool;
 /* Merge @pool's and @sys's settings into @o under the command line's:
  * what @o has set stays, then the pool's, then the system's; exclude rules
- * are appended in that order.  0 or -ENOMEM. */
+ * and ignore-mtime-path rules are appended in that order.  0 or -ENOMEM. */
 int config_merge(struct options *o, const struct vconfig *pool, const struct vconfig *sys);
 /* Load the system file and the pool's config and merge them into @o under
  * the command line's settings.  Prints the error and returns EXIT_USAGE on

@@ -98,3 +98,38 @@ void exclude_free(struct exclude *x)
 	x->rules = NULL;
 	x->n = 0;
 }
+
+int exclude_scope_enter(struct exclude_scope *s, const struct exclude *x, size_t depth,
+			const char *path)
+{
+	if (depth + 2 > s->cap) {
+		size_t cap = (depth + 2) * 2;
+		bool *n = realloc(s->in, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		/* in[0], the guest's root, stays false: no rule names it. */
+		memset(n + s->cap, 0, (cap - s->cap) * sizeof(*n));
+		s->in = n;
+		s->cap = cap;
+	}
+	s->in[depth + 1] = s->in[depth] || exclude_match(x, path, true);
+	return 0;
+}
+
+bool exclude_scope_match(const struct exclude_scope *s, const struct exclude *x, size_t depth,
+			 const char *path, bool is_dir)
+{
+	if (is_dir && depth + 1 < s->cap)
+		return s->in[depth + 1];
+	if (depth < s->cap && s->in[depth])
+		return true;
+	return exclude_match(x, path, is_dir);
+}
+
+void exclude_scope_free(struct exclude_scope *s)
+{
+	free(s->in);
+	s->in = NULL;
+	s->cap = 0;
+}

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cowlink/cowlink.h"
@@ -58,6 +59,7 @@ static const char *const skip_why[NSKIP] = {
 struct stats {
 	uint64_t scanned, regular, hashed_files, hashed_bytes, hashed_ahead, cache_hits;
 	uint64_t already, linked, new_objects, freed_bytes, repaired, cleaned;
+	uint64_t mtime_changed;	/* linked paths that took their object's other mtime */
 	uint64_t skipped[NSKIP];
 };
 
@@ -77,6 +79,7 @@ struct unify {
 	struct idset dry;
 	struct prehash *ph;	/* NULL: hash everything in the main thread */
 	struct prefetch *pf;	/* read-ahead for a guest's first run, or NULL */
+	struct exclude_scope mscope;	/* directories ignore-mtime-path rules cover */
 	void *io[2];		/* read buffers for hashing and comparing, reused */
 	const char *guest;
 	unsigned long tmpseq;
@@ -310,6 +313,7 @@ struct candidate {
 	struct stat st;
 	struct cowlink_meta meta;
 	bool have_meta;
+	bool ignore_mtime;	/* --ignore-mtime, or an ignore-mtime-path rule covers it */
 	struct hashdb_hash id;
 	char hex[COWLINK_HEX_LEN + 1];
 };
@@ -320,7 +324,7 @@ static int identify(struct unify *u, struct candidate *c)
 	struct hashdb_sc_entry ne;
 	struct hashdb_hash content;
 	uint64_t bytes = 0;
-	uint32_t mode = u->o->ignore_mtime ? HASHDB_SC_IGNORE_MTIME : 0;
+	uint32_t mode = c->ignore_mtime ? HASHDB_SC_IGNORE_MTIME : 0;
 	int r;
 
 	if (ce && entry_matches_stx(ce, c->e->stx) && !(ce->flags & HASHDB_SC_OBJECT) &&
@@ -343,7 +347,7 @@ static int identify(struct unify *u, struct candidate *c)
 	if (r < 0)
 		return r;
 	c->have_meta = true;
-	r = hashdb_identity(&content, &c->meta, u->o->ignore_mtime, &c->id);
+	r = hashdb_identity(&content, &c->meta, c->ignore_mtime, &c->id);
 	if (r < 0)
 		return r;
 	entry_from_stat(&ne, &c->st);
@@ -370,7 +374,7 @@ static int same_as_object(struct unify *u, struct candidate *c, int ofd)
 	r = cowlink_meta_read(ofd, &om);
 	if (r < 0)
 		return r;
-	r = cowlink_meta_equal(&c->meta, &om, u->o->ignore_mtime);
+	r = cowlink_meta_equal(&c->meta, &om, c->ignore_mtime);
 	cowlink_meta_free(&om);
 	if (r)
 		r = cowlink_same_content_with(c->fd, ofd, c->st.st_size, u->io[0], u->io[1]);
@@ -439,7 +443,7 @@ static int adopt(struct unify *u, struct candidate *c, unsigned gen)
 		r = cowlink_meta_read(c->fd, &now);
 		if (r < 0)
 			return r;
-		same = cowlink_meta_equal(&now, &c->meta, u->o->ignore_mtime);
+		same = cowlink_meta_equal(&now, &c->meta, c->ignore_mtime);
 		cowlink_meta_free(&now);
 	}
 	if (same)
@@ -450,6 +454,30 @@ static int adopt(struct unify *u, struct candidate *c, unsigned gen)
 	/* One link again and unmarked: the guest's own file, as it was. */
 	r = r ?: cowlink_set_immutable(c->fd, false);
 	return r ?: -ESTALE;
+}
+
+/*
+ * A path identified without mtime was (or in a dry run would be) linked to
+ * an object whose mtime is another: the guest now sees the object's.
+ * Counted, and named with -v, so an operator can see what the rules did.
+ */
+static void note_mtime(struct unify *u, const struct candidate *c, const struct stat *ost)
+{
+	char was[32], now[32];
+	struct tm tm;
+
+	if (c->st.st_mtim.tv_sec == ost->st_mtim.tv_sec &&
+	    c->st.st_mtim.tv_nsec == ost->st_mtim.tv_nsec)
+		return;
+	u->st.mtime_changed++;
+	if (u->o->verbose < 1)
+		return;
+	strftime(was, sizeof(was), "%Y-%m-%d %H:%M:%S", gmtime_r(&c->st.st_mtim.tv_sec, &tm));
+	strftime(now, sizeof(now), "%Y-%m-%d %H:%M:%S", gmtime_r(&ost->st_mtim.tv_sec, &tm));
+	msg_info(u->o, "%s%s: %s the object's mtime %s.%09ld UTC (was %s.%09ld): %s",
+		 esc(u->guest, 0), esc(c->e->path, 1), u->o->dry_run ? "would take" : "took", now,
+		 ost->st_mtim.tv_nsec, was, c->st.st_mtim.tv_nsec,
+		 u->o->ignore_mtime ? "ignore-mtime" : "ignore-mtime-path rule");
 }
 
 /* Under the lease: find the object for c's identity and link or adopt. */
@@ -480,6 +508,7 @@ static int place(struct unify *u, struct candidate *c)
 			r = link_object(u, c, ofd);
 		if (r == 0) {
 			u->st.linked++;
+			note_mtime(u, c, &ost);
 			if (c->st.st_nlink == 1)
 				u->st.freed_bytes += (uint64_t)c->st.st_blocks * 512;
 			cache_object(u, ofd, c->hex);
@@ -503,6 +532,8 @@ static void dry_place(struct unify *u, struct candidate *c)
 			skip(u, c->e->path, SK_COLLISION, 0);
 			return;
 		}
+		if (r > 0)
+			note_mtime(u, c, &ost);
 	}
 	if (ofd >= 0 || !idset_add(&u->dry, &c->id)) {
 		u->st.linked++;
@@ -515,6 +546,10 @@ static void dry_place(struct unify *u, struct candidate *c)
 static void unify_file(struct unify *u, const struct walk_entry *e)
 {
 	struct candidate c = { .e = e, .fd = -1 };
+
+	c.ignore_mtime = u->o->ignore_mtime ||
+			 (u->o->mtime_rules.n &&
+			  exclude_scope_match(&u->mscope, &u->o->mtime_rules, e->depth, e->path, false));
 	struct stat again;
 	int r;
 
@@ -610,6 +645,9 @@ static int on_entry(void *ctx, const struct walk_entry *e)
 		skip(u, e->path, SK_EXCLUDED, 0);
 		return is_dir ? WALK_SKIP_DIR : WALK_CONTINUE;
 	}
+	if (is_dir && u->o->mtime_rules.n &&
+	    exclude_scope_enter(&u->mscope, &u->o->mtime_rules, e->depth, e->path) < 0)
+		return -ENOMEM;
 	if (is_dir || S_ISLNK(s->stx_mode))
 		return WALK_CONTINUE;
 	if (!S_ISREG(s->stx_mode)) {
@@ -710,6 +748,7 @@ static int unify_guest(struct unify *u, const char *name)
 	}
 out:
 	hashdb_sc_free(&u->sc);
+	exclude_scope_free(&u->mscope);
 	close(fd);
 	return r;
 }
@@ -724,11 +763,11 @@ static void print_json(const struct unify *u, size_t nguests, uint64_t ms)
 	       ",\"hashed_files\":%" PRIu64 ",\"hashed_bytes\":%" PRIu64 ",\"hashed_ahead\":%" PRIu64
 	       ",\"cache_hits\":%" PRIu64
 	       ",\"already\":%" PRIu64 ",\"linked\":%" PRIu64 ",\"new_objects\":%" PRIu64
-	       ",\"freed_bytes\":%" PRIu64 ",\"repaired\":%" PRIu64 ",\"cleaned\":%" PRIu64
-	       ",\"skipped\":{",
+	       ",\"freed_bytes\":%" PRIu64 ",\"mtime_changed\":%" PRIu64 ",\"repaired\":%" PRIu64
+	       ",\"cleaned\":%" PRIu64 ",\"skipped\":{",
 	       u->o->dry_run ? "true" : "false", nguests, s->scanned, s->regular, s->hashed_files,
 	       s->hashed_bytes, s->hashed_ahead, s->cache_hits, s->already, s->linked, s->new_objects,
-	       s->freed_bytes, s->repaired, s->cleaned);
+	       s->freed_bytes, s->mtime_changed, s->repaired, s->cleaned);
 	for (int i = 0; i < NSKIP; i++)
 		printf("%s\"%s\":%" PRIu64, i ? "," : "", skip_names[i], s->skipped[i]);
 	printf("},\"elapsed_ms\":%" PRIu64 "}\n", ms);
@@ -748,6 +787,11 @@ static void print_summary(const struct unify *u, size_t nguests, uint64_t ms)
 		", freed %.1f MiB in %.2f s\n",
 		s->hashed_files, s->hashed_bytes / 1048576.0, s->linked, s->new_objects,
 		s->freed_bytes / 1048576.0, ms / 1000.0);
+	if (s->mtime_changed)
+		fprintf(stderr, "vunify: %" PRIu64 " linked file%s took %s object's mtime (mtime not"
+			" part of %s identity; -v names them)\n", s->mtime_changed,
+			s->mtime_changed == 1 ? "" : "s", s->mtime_changed == 1 ? "its" : "their",
+			s->mtime_changed == 1 ? "its" : "their");
 	if (s->repaired || s->cleaned)
 		fprintf(stderr, "vunify: repaired %" PRIu64 " objects, removed %" PRIu64
 			" leftovers of an interrupted run\n", s->repaired, s->cleaned);
@@ -778,6 +822,9 @@ static void write_metrics(const struct unify *u, const char *poolpath, size_t ng
 	prom_gauge(&p, "vunify_unify_new_objects", "objects added to the pool",
 		   (double)s->new_objects);
 	prom_gauge(&p, "vunify_unify_freed_bytes", "bytes freed", (double)s->freed_bytes);
+	prom_gauge(&p, "vunify_unify_mtime_changed_files",
+		   "linked files that took their object's mtime (identified without mtime)",
+		   (double)s->mtime_changed);
 	prom_family(&p, "vunify_unify_skipped_files", "gauge", "files left alone, by reason");
 	for (int i = 0; i < NSKIP; i++)
 		prom_sample(&p, "vunify_unify_skipped_files", "reason", skip_names[i],
@@ -798,7 +845,7 @@ static const char help[] =
 	"      --exclude-from FILE  read exclude rules from FILE (see vunify(8))\n"
 	"      --prometheus FILE  write the run's metrics for node_exporter to FILE\n"
 	"  -c, --config FILE      system configuration (default " VUNIFY_SYSCONF ")\n"
-	"  -v, --verbose          explain every skipped file\n"
+	"  -v, --verbose          explain every skipped file and every mtime taken\n"
 	"  -q, --quiet            no summary, no progress\n"
 	"  -h, --help             show this help\n";
 

@@ -28,11 +28,14 @@ struct options {
 	struct exclude excludes;
 	struct exclude secrets;		/* clone leaves these out (config: secret) */
 	struct exclude secrets_empty;	/* clone makes these empty (secret-empty) */
+	/* ignore-mtime-path rules (exclude syntax): files they cover are
+	 * identified without mtime, as if by --ignore-mtime. */
+	struct exclude mtime_rules;
 	const char *config;	/* --config FILE (system configuration) */
 	const char *prometheus;	/* --prometheus FILE */
 	char *prometheus_dir;	/* prometheus-dir from the configuration */
 };
-/* Free what the options own (exclude rules, prometheus_dir); command.c. */
+/* Free what the options own (rules, prometheus_dir); command.c. */
 void options_free(struct options *o);
 
 /* Messages: "vunify: ..." on stderr.  Paths are printed escaped so a name

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Suite 1, footprint: the paper's table re-measured on the debootstrap corpus.
 
-For each tool (vunify default, --ignore-mtime and --ignore-mtime --hardlinks, util-linux hardlink default
+For each tool (vunify default, with the shipped vunify.conf (its ignore-mtime-path
+rules), --ignore-mtime and --ignore-mtime --hardlinks, util-linux hardlink default
 and -X, jdupes -rL, rdfind -makehardlinks true) a fresh pool of `cp -a`
 copies is made, a few metadata differences are planted (see PLANTED), the
 tool runs once over all guests, and du measures per guest:
@@ -36,6 +37,10 @@ def tools(pool, guests, scratch):
     gp = [os.path.join(pool, g) for g in guests]
     return [
         ("vunify", [B.VUNIFY, "unify", "-q", pool], None),
+        # The shipped configuration: mtime kept but for its ignore-mtime-path
+        # rules (apt's lists and .debs, debconf's templates), and its excludes.
+        ("vunify -c vunify.conf", [B.VUNIFY, "unify", "-q", "-c",
+                                   os.path.join(B.REPO_DIR, "vunify", "vunify.conf"), pool], None),
         ("vunify --ignore-mtime", [B.VUNIFY, "unify", "-q", "--ignore-mtime", pool], None),
         ("vunify --ignore-mtime --hardlinks",
          [B.VUNIFY, "unify", "-q", "--ignore-mtime", "--hardlinks", pool], None),

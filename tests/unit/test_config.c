@@ -55,6 +55,33 @@ Test(config, good)
 	cr_expect_str_eq(c.prometheus_dir, "/var/lib/prometheus");
 	cr_assert_eq(c.npools, 2);
 	cr_expect_str_eq(c.pools[1], "/b");
+	cr_expect_eq(c.mtime_rules.n, 0, "exclude rules are not ignore-mtime-path rules");
+	config_free(&c);
+}
+
+Test(config, ignore_mtime_path)
+{
+	struct vconfig c;
+	char err[256] = "";
+
+	config_init(&c);
+	cr_assert_eq(parse(&c,
+			   "ignore-mtime-path = /var/lib/apt/lists/\n"
+			   "ignore-mtime-path = + /var/cache/apt/*.bin\n"
+			   "ignore-mtime-path = - *.deb\n",
+			   true, err, sizeof(err)),
+		     0, "%s", err);
+	cr_expect_eq(c.excludes.n, 0, "ignore-mtime-path rules are not exclude rules");
+	cr_assert_eq(c.mtime_rules.n, 3);
+	cr_expect_str_eq(c.mtime_rules.rules[0].pattern, "/var/lib/apt/lists");
+	cr_expect(c.mtime_rules.rules[0].dir_only && c.mtime_rules.rules[0].anchored);
+	cr_expect(!c.mtime_rules.rules[0].include);
+	cr_expect(c.mtime_rules.rules[1].include);
+	cr_expect(!c.mtime_rules.rules[2].anchored && !c.mtime_rules.rules[2].include);
+	cr_expect(exclude_match(&c.mtime_rules, "/var/lib/apt/lists", true));
+	cr_expect(!exclude_match(&c.mtime_rules, "/var/cache/apt/srcpkgcache.bin", false));
+	cr_expect(exclude_match(&c.mtime_rules, "/var/cache/apt/archives/bash.deb", false));
+	cr_expect(!exclude_match(&c.mtime_rules, "/etc/passwd", false));
 	config_free(&c);
 }
 
@@ -81,6 +108,9 @@ Test(config, errors_name_file_and_line)
 	bad("exclude =\n", "test.conf:1: exclude: a rule without a pattern");
 	bad("exclude = +\n", "test.conf:1: exclude: a rule without a pattern");
 	bad("exclude = # x\n", "test.conf:1: exclude: a rule without a pattern");
+	bad("ignore-mtime-path =\n", "test.conf:1: ignore-mtime-path: a rule without a pattern");
+	bad("\nignore-mtime-path = -\n", "test.conf:2: ignore-mtime-path: a rule without a pattern");
+	bad("ignore-mtime-path = + \n", "test.conf:1: ignore-mtime-path: a rule without a pattern");
 	bad("prometheus-dir = rel\n", "test.conf:1: prometheus-dir wants an absolute path, not 'rel'");
 	bad("pool = vservers\n", "test.conf:1: pool wants an absolute path, not 'vservers'");
 	bad("exclude-from = x\n", "test.conf:1: exclude-from wants an absolute path, not 'x'");
@@ -122,9 +152,13 @@ Test(config, merge_precedence)
 	config_init(&pool);
 	config_init(&sys);
 	cr_assert_eq(exclude_add(&o.excludes, "+ /etc/shadow", err, sizeof(err)), 0);
-	cr_assert_eq(parse(&pool, "include-empty = no\nexclude = - /usr/*\n", false, err, sizeof(err)), 0);
+	cr_assert_eq(parse(&pool, "include-empty = no\nexclude = - /usr/*\n"
+				  "ignore-mtime-path = + /var/cache/apt/x.deb\n",
+			   false, err, sizeof(err)),
+		     0);
 	cr_assert_eq(parse(&sys, "include-empty = yes\nignore-mtime = yes\nexclude = - /etc/shadow\n"
-				 "exclude = + /usr/bin\nprometheus-dir = /m\n",
+				 "exclude = + /usr/bin\nprometheus-dir = /m\n"
+				 "ignore-mtime-path = /var/cache/apt/*.deb\n",
 			   true, err, sizeof(err)),
 		     0);
 	cr_assert_eq(config_merge(&o, &pool, &sys), 0);
@@ -134,6 +168,11 @@ Test(config, merge_precedence)
 	cr_expect(!exclude_match(&o.excludes, "/etc/shadow", false), "command line first");
 	cr_expect(exclude_match(&o.excludes, "/usr/bin", true), "pool rule before system rule");
 	cr_expect(!exclude_match(&o.excludes, "/var/x", false));
+	cr_assert_eq(o.mtime_rules.n, 2);
+	cr_expect(!exclude_match(&o.mtime_rules, "/var/cache/apt/x.deb", false),
+		  "pool's ignore-mtime-path rule before the system's");
+	cr_expect(exclude_match(&o.mtime_rules, "/var/cache/apt/y.deb", false));
+	cr_expect_eq(o.excludes.n, 4, "ignore-mtime-path rules did not leak into the excludes");
 	options_free(&o);
 	config_free(&pool);
 	config_free(&sys);
@@ -155,6 +194,20 @@ Test(config, shipped_default_validates)
 	cr_expect(exclude_match(&c.excludes, "/var/log", true));
 	cr_expect(!exclude_match(&c.excludes, "/usr/bin/ls", false));
 	cr_expect(!exclude_match(&c.excludes, "/etc/ssh/sshd_config", false));
+	/* ignore-mtime-path: apt's lists and .debs, debconf's template cache;
+	 * not apt's binary caches (apt reads their mtime), nor debconf's
+	 * answers, nor anything in /etc or dpkg's database. */
+	cr_expect(exclude_match(&c.mtime_rules, "/var/lib/apt/lists", true));
+	cr_expect(exclude_match(&c.mtime_rules, "/var/cache/apt/archives", true));
+	cr_expect(exclude_match(&c.mtime_rules, "/var/cache/debconf/templates.dat", false));
+	cr_expect(exclude_match(&c.mtime_rules, "/var/cache/debconf/templates.dat-old", false));
+	cr_expect(!exclude_match(&c.mtime_rules, "/var/cache/debconf/config.dat", false));
+	cr_expect(!exclude_match(&c.mtime_rules, "/var/cache/debconf/passwords.dat", false));
+	cr_expect(!exclude_match(&c.mtime_rules, "/var/cache/apt", true));
+	cr_expect(!exclude_match(&c.mtime_rules, "/var/cache/apt/pkgcache.bin", false));
+	cr_expect(!exclude_match(&c.mtime_rules, "/var/lib/dpkg", true));
+	cr_expect(!exclude_match(&c.mtime_rules, "/etc", true));
+	cr_expect(!exclude_match(&c.mtime_rules, "/etc/apt/sources.list", false));
 	config_free(&c);
 }
 

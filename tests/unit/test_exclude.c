@@ -140,3 +140,55 @@ Test(exclude, load_names_file_and_line)
 	cr_expect_lt(exclude_load(&x, path, err, sizeof(err)), 0, "a missing file loaded");
 	exclude_free(&x);
 }
+
+/* exclude_scope: the rules as a walk applies them to a subtree, without
+ * stopping there (ignore-mtime-path).  A walk of
+ *   /var/lib/apt/lists/{Packages,partial/x}, /var/lib/apt/extended_states,
+ *   /var/cache/apt/archives/a.deb, /var/cache/apt/pkgcache.bin, /etc/keep.deb
+ * entering each directory before its entries, as vunify/walk.c does. */
+Test(exclude, scope_covers_subtrees_of_matched_directories)
+{
+	static const char *const l[] = { "/var/lib/apt/lists/", "- /var/cache/apt/archives/",
+					 "+ /etc/keep.deb", "*.deb", NULL };
+	struct exclude x = rules(l);
+	struct exclude_scope s = { 0 };
+
+	cr_assert_eq(exclude_scope_enter(&s, &x, 0, "/var"), 0);
+	cr_expect_not(exclude_scope_match(&s, &x, 0, "/var", true));
+	cr_assert_eq(exclude_scope_enter(&s, &x, 1, "/var/lib"), 0);
+	cr_assert_eq(exclude_scope_enter(&s, &x, 2, "/var/lib/apt"), 0);
+	cr_expect_not(exclude_scope_match(&s, &x, 3, "/var/lib/apt/extended_states", false));
+	cr_assert_eq(exclude_scope_enter(&s, &x, 3, "/var/lib/apt/lists"), 0);
+	cr_expect(exclude_scope_match(&s, &x, 3, "/var/lib/apt/lists", true));
+	cr_expect(exclude_scope_match(&s, &x, 4, "/var/lib/apt/lists/Packages", false));
+	cr_assert_eq(exclude_scope_enter(&s, &x, 4, "/var/lib/apt/lists/partial"), 0);
+	cr_expect(exclude_scope_match(&s, &x, 5, "/var/lib/apt/lists/partial/x", false),
+		  "a directory rule covers every depth below");
+	/* Back up: a sibling subtree is not covered. */
+	cr_assert_eq(exclude_scope_enter(&s, &x, 1, "/var/cache"), 0);
+	cr_assert_eq(exclude_scope_enter(&s, &x, 2, "/var/cache/apt"), 0);
+	cr_expect_not(exclude_scope_match(&s, &x, 3, "/var/cache/apt/pkgcache.bin", false));
+	cr_assert_eq(exclude_scope_enter(&s, &x, 3, "/var/cache/apt/archives"), 0);
+	cr_expect(exclude_scope_match(&s, &x, 4, "/var/cache/apt/archives/a.deb", false));
+	/* A file rule, and a "+" rule before it (first match wins). */
+	cr_assert_eq(exclude_scope_enter(&s, &x, 0, "/etc"), 0);
+	cr_expect_not(exclude_scope_match(&s, &x, 1, "/etc/keep.deb", false));
+	cr_expect(exclude_scope_match(&s, &x, 1, "/etc/other.deb", false));
+	cr_expect_not(exclude_scope_match(&s, &x, 1, "/etc/passwd", false));
+	exclude_scope_free(&s);
+	exclude_free(&x);
+}
+
+Test(exclude, scope_with_no_directory_entered)
+{
+	static const char *const l[] = { "/top", NULL };
+	struct exclude x = rules(l);
+	struct exclude_scope s = { 0 };
+
+	cr_expect(exclude_scope_match(&s, &x, 0, "/top", false));
+	cr_expect_not(exclude_scope_match(&s, &x, 0, "/other", false));
+	cr_assert_eq(exclude_scope_enter(&s, &x, 0, "/top"), 0);
+	cr_expect(exclude_scope_match(&s, &x, 1, "/top/f", false));
+	exclude_scope_free(&s);
+	exclude_free(&x);
+}
