@@ -23,6 +23,7 @@
 
 #define DEFAULT_TIMEOUT 10.0
 #define DEFAULT_FD_CACHE 4096
+#define DEFAULT_METRICS_INTERVAL 15
 /* Mount options cowfs always starts from; later -o options override. */
 #define DEFAULT_MOUNT_OPTS "allow_other,default_permissions,suid,dev,subtype=cowfs"
 
@@ -31,10 +32,13 @@ struct conf {
 	double timeout, entry_timeout, attr_timeout;
 	unsigned fd_cache;
 	char *drop_cache;
+	char *metrics;
+	unsigned metrics_interval;
 	int help, version;
+	int io_uring;	/* libfuse's -o io_uring was given (it gets it too) */
 };
 
-enum { KEY_HELP, KEY_VERSION };
+enum { KEY_HELP, KEY_VERSION, KEY_IO_URING };
 
 #define CONF_OPT(t, p) { t, offsetof(struct conf, p), 1 }
 static const struct fuse_opt conf_opts[] = {
@@ -43,6 +47,9 @@ static const struct fuse_opt conf_opts[] = {
 	CONF_OPT("attr_timeout=%lf", attr_timeout),
 	CONF_OPT("fd_cache=%u", fd_cache),
 	CONF_OPT("drop_cache=%s", drop_cache),
+	CONF_OPT("metrics=%s", metrics),
+	CONF_OPT("metrics_interval=%u", metrics_interval),
+	FUSE_OPT_KEY("io_uring", KEY_IO_URING),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -62,6 +69,9 @@ static int conf_proc(void *data, const char *arg, int key, struct fuse_args *out
 	case KEY_VERSION:
 		c->version = 1;
 		return 0;
+	case KEY_IO_URING:
+		c->io_uring = 1;
+		return 1;	/* libfuse's option: keep it */
 	case FUSE_OPT_KEY_NONOPT:
 		if (!c->pool) {
 			c->pool = strdup(arg);
@@ -86,9 +96,12 @@ static void usage(FILE *f)
 		"    -o fd_cache=N          backing fds kept open (default %d)\n"
 		"    -o drop_cache=cow|all|none  drop backing pages after reads of CoW\n"
 		"                           links (default), of all files, or never\n"
+		"    -o metrics=FILE        write metrics for node_exporter's textfile\n"
+		"                           collector to FILE (an absolute path)\n"
+		"    -o metrics_interval=SECS  every SECS seconds (default %d) and at exit\n"
 		"    default mount options: " DEFAULT_MOUNT_OPTS "\n"
 		"                           (nosuid, nodev, ... override them)\n\n",
-		DEFAULT_TIMEOUT, DEFAULT_FD_CACHE);
+		DEFAULT_TIMEOUT, DEFAULT_FD_CACHE, DEFAULT_METRICS_INTERVAL);
 }
 
 /* Refuse a second cowfs on the same mountpoint or of the same pool: two
@@ -281,7 +294,33 @@ static int save_root_groups(struct cf_fs *fs)
 	return 0;
 }
 
-static int fs_init(struct cf_fs *fs, const struct conf *c)
+/* -o metrics=FILE, metrics_interval=SECS; the counters exist either way. */
+static int metrics_init(struct cf_fs *fs, const struct conf *c, const char *mnt)
+{
+	const char *uring = getenv("FUSE_URING_ENABLE");	/* libfuse reads it too */
+	char *path = NULL;
+	int r;
+
+	if (c->metrics && c->metrics[0] != '/') {
+		/* the daemon runs in / once it has detached */
+		fprintf(stderr, COWFS_PROG ": metrics=%s: an absolute path is needed\n",
+			c->metrics);
+		return -1;
+	}
+	if (c->metrics && !(path = strdup(c->metrics))) {
+		fprintf(stderr, COWFS_PROG ": %s\n", strerror(ENOMEM));
+		return -1;
+	}
+	r = cf_metrics_init(&fs->metrics, path, c->metrics_interval ? c->metrics_interval :
+			    DEFAULT_METRICS_INTERVAL, c->io_uring || (uring && atoi(uring)), mnt);
+	if (r < 0) {
+		fprintf(stderr, COWFS_PROG ": metrics: %s\n", strerror(-r));
+		return -1;
+	}
+	return 0;
+}
+
+static int fs_init(struct cf_fs *fs, const struct conf *c, const char *mnt)
 {
 	int r;
 
@@ -291,6 +330,8 @@ static int fs_init(struct cf_fs *fs, const struct conf *c)
 		fprintf(stderr, COWFS_PROG ": drop_cache must be cow, all or none\n");
 		return -1;
 	}
+	if (metrics_init(fs, c, mnt) < 0)
+		return -1;
 	pthread_mutex_init(&fs->state_lock, NULL);
 	atomic_init(&fs->stage_fd, -1);
 	r = cf_flag_key_init(fs);
@@ -361,7 +402,8 @@ static int serve(struct cf_fs *fs, struct fuse_args *args, struct fuse_cmdline_o
 	fs->conn_opts = fuse_parse_conn_info_opts(args);
 	if (!fs->conn_opts)
 		return 1;
-	se = fuse_session_new(args, &cf_ops, sizeof(cf_ops), fs);
+	/* every request counted (metrics.c) */
+	se = fuse_session_new(args, cf_metrics_ops(&fs->metrics, &cf_ops), sizeof(cf_ops), fs);
 	if (!se) {
 		free(fs->conn_opts);
 		return 1;
@@ -373,6 +415,7 @@ static int serve(struct cf_fs *fs, struct fuse_args *args, struct fuse_cmdline_o
 		goto out_signals;
 	fuse_daemonize(o->foreground);
 	stats_start(fs);	/* after fuse_daemonize: threads do not survive its fork */
+	cf_metrics_start(fs);
 	if (o->singlethread) {
 		r = fuse_session_loop(se);
 	} else {
@@ -386,6 +429,7 @@ static int serve(struct cf_fs *fs, struct fuse_args *args, struct fuse_cmdline_o
 		r = fuse_session_loop_mt(se, cfg);
 		fuse_loop_cfg_destroy(cfg);
 	}
+	cf_metrics_stop(fs);	/* the final figures, whatever ended the loop */
 	stats_stop(fs);
 	fuse_session_unmount(se);
 out_signals:
@@ -477,11 +521,14 @@ int main(int argc, char **argv)
 		goto out;
 	fs.pool_path = pool_real;
 	fs.debug = o.debug;
-	if (fs_init(&fs, &c) < 0)
+	if (fs_init(&fs, &c, mnt_real) < 0)
 		goto out;
 	/* Before serving: whatever a crash left (cleared flags, named copy-up
 	 * temporaries) is repaired now, not at the first copy-up. */
 	cf_pool_state(&fs);
+	/* A metrics file that cannot be written is a mistake to show now. */
+	if (cf_metrics_write(&fs) < 0)
+		goto out;
 	fsname = fsname_opt(pool_real);
 	if (!fsname || add_mount_opts(&args, fsname) < 0)
 		goto out;
@@ -497,6 +544,8 @@ out:
 	free(o.mountpoint);
 	free(c.pool);
 	free(c.drop_cache);
+	free(c.metrics);
+	cf_metrics_destroy(&fs.metrics);
 	fuse_opt_free_args(&args);
 	return r;
 }
