@@ -116,6 +116,17 @@ assert_eq 0 "$(val cowfs_io_uring_active)" "io_uring gauge"
 grep -q "^cowfs_info{pool=\"$POOL\",mountpoint=\"$MNT\",version=\"[^\"]*\",libfuse=\"3\.[0-9.]*\"} 1$" "$prom" ||
 	fail "cowfs_info: $(grep '^cowfs_info' "$prom")"
 
+# the Prometheus client library's parser too, where it is installed
+if /usr/bin/python3 -c 'import prometheus_client' 2>/dev/null; then
+	/usr/bin/python3 - "$prom" <<'PY' || fail "prometheus_client does not parse $prom"
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+fams = {f.name: f for f in text_string_to_metric_families(open(sys.argv[1]).read())}
+assert fams["cowfs_copyup_duration_seconds"].type == "histogram"
+assert all(s.labels["pool"] for f in fams.values() for s in f.samples)
+PY
+fi
+
 # logged once each, with the guest path
 assert_eq 1 "$(grep -c "copy-up" "$COWFS_LOG")" "copy-up failure lines in the log"
 grep -q "^cowfs: guest2/$h: copy-up of pool inode [0-9]* failed: Operation not permitted" "$COWFS_LOG" ||
