@@ -79,17 +79,50 @@ static bool has_marker(struct cf_fs *fs, struct cf_inode *in, int dirfd, const c
 	return marker_valid(val, n);
 }
 
-/* Where a guest path is wanted in a log line: the directory's path. */
-static void dir_path(int dirfd, char *buf, size_t len)
+/* @s into @buf (of @len) as a log line may show a guest's name:
+ * backslash, newline and other bytes that are not printable ASCII escaped
+ * (\\, \n, \xNN, as vunify's messages), so no name can forge a line. */
+static void escape_name(char *buf, size_t len, const char *s)
 {
-	char proc[64];
+	size_t n = 0;
+
+	for (const unsigned char *c = (const unsigned char *)s; *c && n + 5 < len; c++) {
+		if (*c == '\\')
+			n += (size_t)snprintf(buf + n, len - n, "\\\\");
+		else if (*c == '\n')
+			n += (size_t)snprintf(buf + n, len - n, "\\n");
+		else if (*c < 0x20 || *c == 0x7f)
+			n += (size_t)snprintf(buf + n, len - n, "\\x%02x", *c);
+		else
+			buf[n++] = (char)*c;
+	}
+	buf[n] = '\0';
+}
+
+/*
+ * Where a log line names a guest's file: GUEST/PATH, relative to the pool
+ * (as vunify's messages), escaped.  The directory's path comes from procfs,
+ * so it is where the directory is now; "?" for an unknown one.
+ */
+static void guest_path(struct cf_fs *fs, int dirfd, const char *name, char *buf, size_t len)
+{
+	char proc[64], dir[PATH_MAX + NAME_MAX + 2];
+	size_t plen = strlen(fs->pool_path);
+	const char *rel = dir;
 	ssize_t n;
 
 	cowlink_fd_path(proc, sizeof(proc), dirfd);
-	n = dirfd >= 0 ? readlink(proc, buf, len - 1) : -1;
+	n = dirfd >= 0 ? readlink(proc, dir, PATH_MAX) : -1;
 	if (n < 0)
-		n = snprintf(buf, len, "?");
-	buf[n] = '\0';
+		n = snprintf(dir, PATH_MAX, "?");
+	dir[n] = '\0';
+	if (strncmp(dir, fs->pool_path, plen) == 0 && dir[plen] == '/')
+		rel = dir + plen + 1;
+	else if (strcmp(dir, fs->pool_path) == 0)
+		rel = "";
+	snprintf(dir + n, sizeof(dir) - (size_t)n, "%s%s", *rel && name ? "/" : "",
+		 name ? name : "");
+	escape_name(buf, len, rel);
 }
 
 void cf_log_restored(void *ctx, int fd)
@@ -111,18 +144,15 @@ void cf_log_restored(void *ctx, int fd)
  * lock (a toggle in progress finishes first) and say so, once. */
 static void restore_flag(struct cf_fs *fs, struct cf_inode *in, int dirfd, const char *name)
 {
-	char where[PATH_MAX + NAME_MAX + 2];
+	char where[4 * (PATH_MAX + NAME_MAX)];
 	int fd = cf_open_inode(fs, in, O_RDONLY | O_NONBLOCK | O_NOCTTY), r;
 
 	if (fd < 0)
 		return;
 	r = cowlink_restore_flag(cf_flag_fd(fs), fd);
 	if (r > 0) {
-		size_t n;
-
-		dir_path(dirfd, where, sizeof(where) - NAME_MAX - 1);
-		n = strlen(where);
-		snprintf(where + n, sizeof(where) - n, "/%s", name ? name : "");
+		cf_metrics_flags_restored(&fs->metrics, 1);
+		guest_path(fs, dirfd, name, where, sizeof(where));
 		cf_log_restored(where, fd);
 	} else if (r < 0) {
 		fuse_log(FUSE_LOG_ERR, COWFS_PROG ": cannot restore the immutable flag of inode "
@@ -202,6 +232,7 @@ void cf_break_later(fuse_req_t req, struct cf_inode *in)
 	cf_pending_add(&fs->pending, cf_req_tid(req), in->dev, in->ino, 0);
 	cf_debug(fs, "pending break tid %d inode %llu\n", (int)cf_req_tid(req),
 		 (unsigned long long)in->ino);
+	cf_metrics_break(&fs->metrics);
 	fuse_reply_err(req, ESTALE);
 }
 
@@ -295,7 +326,9 @@ int cf_pool_state(struct cf_fs *fs)
 	if (n < 0)
 		fuse_log(FUSE_LOG_ERR, COWFS_PROG ": recovering the immutable flags of %s: %s\n",
 			 fs->pool_path, strerror(-n));
-	else if (n > 0)
+	if (n > 0)
+		cf_metrics_flags_restored(&fs->metrics, (unsigned)n);
+	if (n > 0)
 		fuse_log(FUSE_LOG_WARNING, COWFS_PROG ": restored %d immutable flag%s left "
 			 "cleared by an interrupted operation%s\n", n, n == 1 ? "" : "s",
 			 scanned ? " (checked every object after a reboot)" : "");
@@ -328,10 +361,32 @@ pthread_mutex_t *cf_copy_lock(struct cf_fs *fs, dev_t dev, ino_t ino)
 	return &fs->copy_locks[((uint64_t)ino ^ (uint64_t)dev) % CF_COPY_LOCKS];
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* A failed copy-up, once per attempt (the kernel's second lookup of the
+ * path is answered from the pending break, without another attempt). */
+static void log_copy_up_failed(struct cf_fs *fs, int dirfd, const char *name, ino_t ino, int r)
+{
+	char where[4 * (PATH_MAX + NAME_MAX)];
+
+	guest_path(fs, dirfd, name, where, sizeof(where));
+	fuse_log(FUSE_LOG_ERR, COWFS_PROG ": %s: copy-up of pool inode %llu failed: %s; the "
+		 "writer got the error, the shared file is unchanged\n", where,
+		 (unsigned long long)ino, strerror(-r));
+}
+
 int cf_copy_up(struct cf_fs *fs, int dirfd, const char *name, const struct stat *expect)
 {
 	pthread_mutex_t *lk = cf_copy_lock(fs, expect->st_dev, expect->st_ino);
 	struct stat st;
+	bool tried = false;
+	uint64_t t0;
 	int src = -1, lockfd, r;
 
 	pthread_mutex_lock(lk);
@@ -354,11 +409,19 @@ int cf_copy_up(struct cf_fs *fs, int dirfd, const char *name, const struct stat 
 	}
 	if (st.st_dev != expect->st_dev || st.st_ino != expect->st_ino)
 		goto out;
+	t0 = now_ns();
+	tried = true;
 	lockfd = cf_flag_fd(fs);	/* first: it opens the staging directory */
 	r = cowlink_copy_up(lockfd, atomic_load(&fs->stage_fd), src, dirfd, name, NULL);
+	cf_metrics_copyup(&fs->metrics, r, (uint64_t)st.st_size, now_ns() - t0);
 	cf_debug(fs, "copy-up of %s (inode %llu): %s\n", name, (unsigned long long)st.st_ino,
 		 strerror(-r));
 out:
+	if (r < 0) {
+		if (!tried)	/* failed before the copy: counted here */
+			cf_metrics_copyup(&fs->metrics, r, 0, 0);
+		log_copy_up_failed(fs, dirfd, name, expect->st_ino, r);
+	}
 	if (src >= 0)
 		close(src);
 	pthread_mutex_unlock(lk);

@@ -21,6 +21,7 @@
 #define FUSE_USE_VERSION 317
 #include <fuse_lowlevel.h>
 
+#include "cowfs/metrics.h"
 #include "cowfs/tables.h"
 
 #include <pthread.h>
@@ -100,6 +101,8 @@ struct cf_fs {
 	gid_t *root_groups;	/* the daemon's own groups, restored after
 				   acting as a caller */
 	int nroot_groups;
+
+	struct cf_metrics metrics;	/* metrics.c */
 
 	/* SIGUSR1 stats thread (main.c) */
 	pthread_t stats_thread;

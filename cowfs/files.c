@@ -128,6 +128,7 @@ void cf_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		cf_pending_add_any(&fs->pending, cf_req_tid(req));
 		cf_debug(fs, "pending break tid %d: any CoW link at the path\n",
 			 (int)cf_req_tid(req));
+		cf_metrics_break(&fs->metrics);
 		fuse_reply_err(req, ESTALE);
 		return;
 	}

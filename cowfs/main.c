@@ -23,6 +23,7 @@
 
 #define DEFAULT_TIMEOUT 10.0
 #define DEFAULT_FD_CACHE 4096
+#define DEFAULT_METRICS_INTERVAL 15
 /* Mount options cowfs always starts from; later -o options override. */
 #define DEFAULT_MOUNT_OPTS "allow_other,default_permissions,suid,dev,subtype=cowfs"
 
@@ -32,6 +33,8 @@ struct conf {
 	unsigned fd_cache;
 	char *drop_cache;
 	char *passthrough;
+	char *metrics;
+	unsigned metrics_interval;
 	int help, version;
 	bool io_uring;		/* -o io_uring (libfuse's): also passed on */
 };
@@ -46,11 +49,13 @@ static const struct fuse_opt conf_opts[] = {
 	CONF_OPT("fd_cache=%u", fd_cache),
 	CONF_OPT("drop_cache=%s", drop_cache),
 	CONF_OPT("passthrough=%s", passthrough),
+	CONF_OPT("metrics=%s", metrics),
+	CONF_OPT("metrics_interval=%u", metrics_interval),
+	FUSE_OPT_KEY("io_uring", KEY_URING),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
 	FUSE_OPT_KEY("--version", KEY_VERSION),
-	FUSE_OPT_KEY("io_uring", KEY_URING),
 	FUSE_OPT_END
 };
 
@@ -98,9 +103,12 @@ static void usage(FILE *f)
 		"    -o drop_cache=cow|all|none  without passthrough: drop backing pages\n"
 		"                           after reads of CoW links (default), of all\n"
 		"                           files, or never\n"
+		"    -o metrics=FILE        write metrics for node_exporter's textfile\n"
+		"                           collector to FILE (an absolute path)\n"
+		"    -o metrics_interval=SECS  every SECS seconds (default %d) and at exit\n"
 		"    default mount options: " DEFAULT_MOUNT_OPTS "\n"
 		"                           (nosuid, nodev, ... override them)\n\n",
-		DEFAULT_TIMEOUT, DEFAULT_FD_CACHE);
+		DEFAULT_TIMEOUT, DEFAULT_FD_CACHE, DEFAULT_METRICS_INTERVAL);
 }
 
 /* Refuse a second cowfs on the same mountpoint or of the same pool: two
@@ -293,7 +301,33 @@ static int save_root_groups(struct cf_fs *fs)
 	return 0;
 }
 
-static int fs_init(struct cf_fs *fs, const struct conf *c)
+/* -o metrics=FILE, metrics_interval=SECS; the counters exist either way. */
+static int metrics_init(struct cf_fs *fs, const struct conf *c, const char *mnt)
+{
+	const char *uring = getenv("FUSE_URING_ENABLE");	/* libfuse reads it too */
+	char *path = NULL;
+	int r;
+
+	if (c->metrics && c->metrics[0] != '/') {
+		/* the daemon runs in / once it has detached */
+		fprintf(stderr, COWFS_PROG ": metrics=%s: an absolute path is needed\n",
+			c->metrics);
+		return -1;
+	}
+	if (c->metrics && !(path = strdup(c->metrics))) {
+		fprintf(stderr, COWFS_PROG ": %s\n", strerror(ENOMEM));
+		return -1;
+	}
+	r = cf_metrics_init(&fs->metrics, path, c->metrics_interval ? c->metrics_interval :
+			    DEFAULT_METRICS_INTERVAL, c->io_uring || (uring && atoi(uring)), mnt);
+	if (r < 0) {
+		fprintf(stderr, COWFS_PROG ": metrics: %s\n", strerror(-r));
+		return -1;
+	}
+	return 0;
+}
+
+static int fs_init(struct cf_fs *fs, const struct conf *c, const char *mnt)
 {
 	int r;
 
@@ -309,6 +343,8 @@ static int fs_init(struct cf_fs *fs, const struct conf *c)
 		fprintf(stderr, COWFS_PROG ": passthrough must be on or off\n");
 		return -1;
 	}
+	if (metrics_init(fs, c, mnt) < 0)
+		return -1;
 	pthread_mutex_init(&fs->state_lock, NULL);
 	atomic_init(&fs->stage_fd, -1);
 	r = cf_flag_key_init(fs);
@@ -410,7 +446,8 @@ static int serve(struct cf_fs *fs, struct fuse_args *args, struct fuse_cmdline_o
 	fs->conn_opts = fuse_parse_conn_info_opts(args);
 	if (!fs->conn_opts)
 		return 1;
-	se = fuse_session_new(args, &cf_ops, sizeof(cf_ops), fs);
+	/* every request counted (metrics.c) */
+	se = fuse_session_new(args, cf_metrics_ops(&fs->metrics, &cf_ops), sizeof(cf_ops), fs);
 	if (!se) {
 		free(fs->conn_opts);
 		return 1;
@@ -422,6 +459,7 @@ static int serve(struct cf_fs *fs, struct fuse_args *args, struct fuse_cmdline_o
 		goto out_signals;
 	fuse_daemonize(o->foreground);
 	stats_start(fs);	/* after fuse_daemonize: threads do not survive its fork */
+	cf_metrics_start(fs);
 	if (o->singlethread) {
 		r = fuse_session_loop(se);
 	} else {
@@ -435,6 +473,7 @@ static int serve(struct cf_fs *fs, struct fuse_args *args, struct fuse_cmdline_o
 		r = fuse_session_loop_mt(se, cfg);
 		fuse_loop_cfg_destroy(cfg);
 	}
+	cf_metrics_stop(fs);	/* the final figures, whatever ended the loop */
 	stats_stop(fs);
 	fuse_session_unmount(se);
 out_signals:
@@ -526,14 +565,19 @@ int main(int argc, char **argv)
 		goto out;
 	fs.pool_path = pool_real;
 	fs.debug = o.debug;
-	fs.want_io_uring = c.io_uring;
-	if (c.io_uring)
+	/* libfuse also starts its rings for FUSE_URING_ENABLE=1 */
+	fs.want_io_uring = c.io_uring || (getenv("FUSE_URING_ENABLE") &&
+					  atoi(getenv("FUSE_URING_ENABLE")));
+	if (fs.want_io_uring)
 		enable_uring_param();
-	if (fs_init(&fs, &c) < 0)
+	if (fs_init(&fs, &c, mnt_real) < 0)
 		goto out;
 	/* Before serving: whatever a crash left (cleared flags, named copy-up
 	 * temporaries) is repaired now, not at the first copy-up. */
 	cf_pool_state(&fs);
+	/* A metrics file that cannot be written is a mistake to show now. */
+	if (cf_metrics_write(&fs) < 0)
+		goto out;
 	fsname = fsname_opt(pool_real);
 	if (!fsname || add_mount_opts(&args, fsname) < 0)
 		goto out;
@@ -550,6 +594,8 @@ out:
 	free(c.pool);
 	free(c.drop_cache);
 	free(c.passthrough);
+	free(c.metrics);
+	cf_metrics_destroy(&fs.metrics);
 	fuse_opt_free_args(&args);
 	return r;
 }

@@ -97,6 +97,7 @@ out:
 		/* Nothing passed through yet, so no inode can be open both
 		 * ways: this mount goes the cached way from now on. */
 		atomic_store(&fs->passthrough, false);
+		atomic_store(&fs->metrics.passthrough_active, 0);
 		fuse_log(FUSE_LOG_WARNING,
 			 COWFS_PROG ": the kernel refuses passthrough (%s): reads and writes go "
 			 "through the daemon\n", strerror(-r));

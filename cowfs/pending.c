@@ -125,3 +125,19 @@ void cf_pending_cancel(struct cf_pending_table *t, pid_t tid)
 			drop_locked(t, i);
 	pthread_mutex_unlock(&t->lock);
 }
+
+unsigned cf_pending_live(struct cf_pending_table *t)
+{
+	struct timespec now;
+	unsigned n = 0;
+
+	if (atomic_load(&t->n) == 0)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&t->lock);
+	for (int i = 0; i < CF_PENDING_MAX; i++)
+		if (t->slot[i].tid && !expired(&now, &t->slot[i].deadline))
+			n++;
+	pthread_mutex_unlock(&t->lock);
+	return n;
+}

@@ -136,5 +136,8 @@ void cf_pending_add_any(struct cf_pending_table *t, pid_t tid);
 int cf_pending_take(struct cf_pending_table *t, pid_t tid, dev_t dev, ino_t ino);
 /* @tid does something else: drop its break. */
 void cf_pending_cancel(struct cf_pending_table *t, pid_t tid);
+/* Breaks waiting now (not expired; n also counts expired slots nobody
+ * has dropped yet). */
+unsigned cf_pending_live(struct cf_pending_table *t);
 
 #endif

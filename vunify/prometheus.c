@@ -3,11 +3,9 @@
 #include "vunify/prometheus.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "vunify/vunify.h"
 
@@ -68,68 +66,32 @@ bool prom_begin(struct prom *p, const struct options *o, const char *command, co
 
 int prom_open(struct prom *p, const char *path, const char *pool)
 {
-	size_t len = strlen(path) + 32;
-	int fd;
-
-	memset(p, 0, sizeof(*p));
 	p->pool = pool;
-	p->path = strdup(path);
-	p->tmp = malloc(len);
-	if (!p->path || !p->tmp) {
-		free(p->path);
-		free(p->tmp);
-		return -ENOMEM;
-	}
-	snprintf(p->tmp, len, "%s.%d.tmp", path, (int)getpid());
-	/* O_EXCL: never write through a name someone else planted; a stale
-	 * file of a crashed run with this pid is removed and created anew. */
-	fd = open(p->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0 && errno == EEXIST && unlink(p->tmp) == 0)
-		fd = open(p->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0 || !(p->f = fdopen(fd, "w"))) {
-		int r = -errno;
-
-		if (fd >= 0) {
-			close(fd);
-			unlink(p->tmp);
-		}
-		free(p->path);
-		free(p->tmp);
-		p->path = p->tmp = NULL;
-		return r;
-	}
-	return 0;
+	return cowlink_prom_open(&p->file, path);
 }
 
 void prom_label_value(FILE *f, const char *s)
 {
-	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-		if (*c == '\\' || *c == '"')
-			fprintf(f, "\\%c", *c);
-		else if (*c == '\n')
-			fputs("\\n", f);
-		else if (*c < 0x20 || *c >= 0x7f)
-			fprintf(f, "\\\\x%02x", *c);
-		else
-			fputc(*c, f);
-	}
+	cowlink_prom_label_value(f, s);
 }
 
 void prom_family(struct prom *p, const char *name, const char *type, const char *help)
 {
-	fprintf(p->f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	cowlink_prom_family(p->file.f, name, type, help);
 }
 
 void prom_sample(struct prom *p, const char *name, const char *lk, const char *lv, double v)
 {
-	fprintf(p->f, "%s{pool=\"", name);
-	prom_label_value(p->f, p->pool);
+	FILE *f = p->file.f;
+
+	fprintf(f, "%s{pool=\"", name);
+	prom_label_value(f, p->pool);
 	if (lk) {
-		fprintf(p->f, "\",%s=\"", lk);
-		prom_label_value(p->f, lv);
+		fprintf(f, "\",%s=\"", lk);
+		prom_label_value(f, lv);
 	}
 	/* %.17g keeps every integer up to 2^53 exact. */
-	fprintf(p->f, "\"} %.17g\n", v);
+	fprintf(f, "\"} %.17g\n", v);
 }
 
 void prom_gauge(struct prom *p, const char *name, const char *help, double v)
@@ -140,34 +102,12 @@ void prom_gauge(struct prom *p, const char *name, const char *help, double v)
 
 void prom_abort(struct prom *p)
 {
-	if (p->f) {
-		fclose(p->f);
-		unlink(p->tmp);
-	}
-	free(p->path);
-	free(p->tmp);
-	memset(p, 0, sizeof(*p));
+	cowlink_prom_abort(&p->file);
 }
 
 int prom_commit(struct prom *p)
 {
-	int r = 0;
-
-	if (fflush(p->f) != 0 || ferror(p->f))
-		r = -(errno ?: EIO);
-	if (r == 0 && fsync(fileno(p->f)) < 0)
-		r = -errno;
-	if (fclose(p->f) != 0 && r == 0)
-		r = -errno;
-	p->f = NULL;
-	if (r == 0 && rename(p->tmp, p->path) < 0)
-		r = -errno;
-	if (r < 0)
-		unlink(p->tmp);
-	free(p->path);
-	free(p->tmp);
-	p->path = p->tmp = NULL;
-	return r;
+	return cowlink_prom_commit(&p->file);
 }
 
 int prom_finish(struct prom *p, const char *command, int exit_code, double seconds)
@@ -184,7 +124,7 @@ int prom_finish(struct prom *p, const char *command, int exit_code, double secon
 	snprintf(name, sizeof(name), "vunify_%s_last_run_timestamp_seconds", command);
 	prom_gauge(p, name, "when the last run ended (Unix time)",
 		   (double)now.tv_sec + now.tv_nsec / 1e9);
-	snprintf(path, sizeof(path), "%s", p->path);
+	snprintf(path, sizeof(path), "%s", p->file.path);
 	r = prom_commit(p);
 	if (r < 0) {
 		msg_error("%s: cannot write metrics: %s", esc(path, 0), strerror(-r));
@@ -221,7 +161,7 @@ int prom_drop_label(const char *path, const char *pool, const char *key, const c
 		if (line[0] != '#' && strstr(line, needle))
 			dropped++;
 		else
-			fputs(line, p.f);
+			fputs(line, p.file.f);
 	}
 	if (r == 0 && ferror(in))
 		r = -EIO;

@@ -5,7 +5,9 @@
  *   # TYPE name gauge
  *   name{pool="/vservers",guest="web1"} 123
  * lines, written to "FILE.PID.tmp" (not *.prom, so the collector never
- * reads a half-written file), fsync'ed and renamed over FILE.
+ * reads a half-written file), fsync'ed and renamed over FILE.  The writer,
+ * the label escaping and the naming scheme are shared with cowfs
+ * (cowlink/prom.h).
  *
  * Where the file goes: --prometheus FILE, or else prometheus-dir from the
  * configuration, as DIR/vunify_COMMAND_POOL.prom with POOL the pool's path
@@ -18,13 +20,13 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "cowlink/prom.h"
+
 struct options;
 
 struct prom {
-	FILE *f;
-	char *path, *tmp;
+	struct cowlink_prom file;	/* file.f: where samples go */
 	const char *pool;	/* the pool label on every sample */
-	int err;		/* first write error (negative errno) */
 };
 
 /* The file for @command's metrics: malloc'd, or NULL when none is wanted
@@ -39,9 +41,7 @@ bool prom_begin(struct prom *p, const struct options *o, const char *command, co
 int prom_open(struct prom *p, const char *path, const char *pool);
 /* # HELP and # TYPE (gauge or counter) of a metric family. */
 void prom_family(struct prom *p, const char *name, const char *type, const char *help);
-/* Write a label value to @f: backslash, double quote and newline escaped;
- * bytes that are not printable ASCII as \\xNN text, so the file stays
- * valid UTF-8. */
+/* Write a label value to @f (cowlink_prom_label_value). */
 void prom_label_value(FILE *f, const char *s);
 /* One sample; @lk/@lv: an optional extra label (NULL for none). */
 void prom_sample(struct prom *p, const char *name, const char *lk, const char *lv, double v);

@@ -318,6 +318,20 @@ Test(pending, breaks_expire)
 	cr_assert_eq(cf_pending_take(&pend, 7, 1, 10), 1, "a fresh break expired");
 }
 
+Test(pending, live_counts_only_unexpired_breaks)
+{
+	struct timespec pause = { 0, 60 * 1000 * 1000 };
+
+	cr_assert_eq(cf_pending_live(&pend), 0);
+	pend.ttl_ns = 20 * 1000 * 1000;
+	cf_pending_add(&pend, 7, 1, 10, -EIO);
+	cr_assert_eq(cf_pending_live(&pend), 1);
+	nanosleep(&pause, NULL);
+	pend.ttl_ns = CF_PENDING_TTL_NS;
+	cf_pending_add_any(&pend, 8);
+	cr_assert_eq(cf_pending_live(&pend), 1, "an expired break was counted");
+}
+
 Test(pending, a_full_table_still_takes_the_newest)
 {
 	for (pid_t tid = 1; tid <= CF_PENDING_MAX; tid++)
