@@ -261,6 +261,49 @@ void cf_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		release_file(req, cf_inode(fs, e.ino), fi);
 }
 
+/*
+ * O_TMPFILE: an unnamed file in the directory @parent, made as the caller
+ * (owner, group, umask) in the backing directory.  A guest that later names
+ * it with linkat(2) comes through cf_link like any other link.
+ */
+void cf_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode, struct fuse_file_info *fi)
+{
+	struct cf_fs *fs = cf_req_fs(req);
+	struct cf_inode *pin = cf_inode(fs, parent), *in;
+	struct fuse_entry_param e;
+	struct stat st;
+	int flags = (backing_flags(fi->flags) & ~O_TRUNC) | (fi->flags & O_EXCL) | O_TMPFILE |
+		    O_CLOEXEC;
+	int pfd, fd, r;
+	bool imm;
+
+	cf_pending_cancel(&fs->pending, cf_req_tid(req));
+	pfd = cf_fd_get(fs, pin);
+	if (pfd < 0) {
+		fuse_reply_err(req, -pfd);
+		return;
+	}
+	fd = open_as_caller(req, pfd, ".", flags, mode);
+	cf_fd_put(fs, pin);
+	r = fd < 0 ? fd : cf_stat(fd, "", AT_EMPTY_PATH, &st, &imm);
+	if (r == 0)
+		r = cf_inode_get(fs, -1, "", &st, fd, &in);
+	if (r == 0) {
+		cf_fill_entry(fs, in, &st, &e);
+		r = open_file_info(req, in, fd, fi);
+		if (r < 0)
+			cf_inode_forget(fs, in, 1);
+	}
+	if (r < 0) {
+		if (fd >= 0)
+			close(fd);
+		fuse_reply_err(req, -r);
+		return;
+	}
+	if (fuse_reply_create(req, &e, fi) < 0)
+		release_file(req, in, fi);
+}
+
 void cf_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;

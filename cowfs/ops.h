@@ -4,7 +4,7 @@
  *   names.c    lookup, forget, mknod/mkdir/symlink, readlink, link, unlink,
  *              rmdir, rename
  *   dirs.c     opendir, readdir(plus), releasedir, fsyncdir
- *   files.c    open, create, read (cf_serve_read), write, release, flush,
+ *   files.c    open, create, tmpfile, read (cf_serve_read), write, release, flush,
  *              fsync, fallocate, copy_file_range, lseek
  *   attrs.c    getattr, setattr and the xattr operations
  *   creds.c    acting as the caller for creation
@@ -67,6 +67,7 @@ void cf_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_
 void cf_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void cf_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	       struct fuse_file_info *fi);
+void cf_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode, struct fuse_file_info *fi);
 void cf_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
 void cf_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_buf, off_t off,
 		  struct fuse_file_info *fi);

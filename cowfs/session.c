@@ -82,6 +82,7 @@ const struct fuse_lowlevel_ops cf_ops = {
 	.link = cf_link,
 	.open = cf_open,
 	.create = cf_create,
+	.tmpfile = cf_tmpfile,
 	.read = cf_read,
 	.write_buf = cf_write_buf,
 	.flush = cf_flush,
