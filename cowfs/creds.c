@@ -10,7 +10,9 @@
 #include "cowfs/ops.h"
 
 #include <errno.h>
+#include <linux/capability.h>
 #include <sched.h>
+#include <sys/prctl.h>
 #include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -61,4 +63,32 @@ void cf_creds_leave(struct cf_fs *fs, int entered)
 		syscall(SYS_setgroups, (size_t)fs->nroot_groups, fs->root_groups);
 	}
 	errno = saved;
+}
+
+/*
+ * Guests' data is written with the daemon's credentials: by the daemon in
+ * the cached path, and by the kernel with the credentials cowfs registered
+ * a passthrough backing file with.  Root with CAP_SYS_RESOURCE is exempt
+ * from quota limits and may fill ext4's reserved blocks, so one guest could
+ * take the space kept for root and every other guest.  cowfs needs none of
+ * what the capability allows: drop it from every set, before any thread or
+ * backing file exists, so that the daemon's writes are held to the same
+ * limits as an unprivileged writer's.
+ */
+int cf_drop_resource_cap(void)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2];
+	const unsigned idx = CAP_SYS_RESOURCE / 32, bit = 1u << (CAP_SYS_RESOURCE % 32);
+
+	if (prctl(PR_CAPBSET_DROP, CAP_SYS_RESOURCE, 0, 0, 0) < 0 && errno != EINVAL)
+		return -errno;
+	if (syscall(SYS_capget, &h, d) < 0)
+		return -errno;
+	d[idx].effective &= ~bit;
+	d[idx].permitted &= ~bit;
+	d[idx].inheritable &= ~bit;
+	if (syscall(SYS_capset, &h, d) < 0)
+		return -errno;
+	return 0;
 }

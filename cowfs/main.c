@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* cowfs [-f] [-d] [-s] [-o OPTIONS] POOL MOUNTPOINT */
 #include "cowfs/cowfs.h"
+#include "cowfs/ops.h"
 
 #include "hashdb/pool.h"
 
@@ -559,6 +560,13 @@ int main(int argc, char **argv)
 			"manages immutable CoW links)\n");
 		goto out;
 	}
+	r = cf_drop_resource_cap();
+	if (r < 0) {
+		fprintf(stderr, COWFS_PROG ": cannot drop CAP_SYS_RESOURCE: %s\n", strerror(-r));
+		r = 1;
+		goto out;
+	}
+	r = 1;
 	if (open_pool(&fs, c.pool) < 0)
 		goto out;
 	if (resolve_paths(c.pool, o.mountpoint, pool_real, mnt_real) < 0)

@@ -102,5 +102,9 @@ void cf_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
  * nothing to do (root), -errno; undo with cf_creds_leave. */
 int cf_creds_enter(fuse_req_t req, bool with_umask);
 void cf_creds_leave(struct cf_fs *fs, int entered);
+/* Drop CAP_SYS_RESOURCE from every capability set of the daemon (guests'
+ * writes are its writes: no quota exemption, no reserved blocks).  0 or
+ * -errno. */
+int cf_drop_resource_cap(void);
 
 #endif
