@@ -228,6 +228,27 @@ static int created_entry(struct cf_fs *fs, int pfd, const char *name, int fd,
 	return r;
 }
 
+/* Answer a create or tmpfile: when @r is 0, the entry @e of @in (one lookup
+ * counted) goes out with the open file @fd; else the error, and @fd (if
+ * any) is closed. */
+static void reply_created(fuse_req_t req, int r, int fd, struct cf_inode *in,
+			  const struct fuse_entry_param *e, struct fuse_file_info *fi)
+{
+	if (r == 0) {
+		r = open_file_info(req, in, fd, fi);
+		if (r < 0)
+			cf_inode_forget(cf_req_fs(req), in, 1);
+	}
+	if (r < 0) {
+		if (fd >= 0)
+			close(fd);
+		fuse_reply_err(req, -r);
+		return;
+	}
+	if (fuse_reply_create(req, e, fi) < 0)
+		release_file(req, in, fi);
+}
+
 void cf_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	       struct fuse_file_info *fi)
 {
@@ -246,19 +267,7 @@ void cf_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	fd = create_open(req, pfd, name, flags, mode);
 	r = fd < 0 ? fd : created_entry(fs, pfd, name, fd, &e);
 	cf_fd_put(fs, pin);
-	if (r == 0) {
-		r = open_file_info(req, cf_inode(fs, e.ino), fd, fi);
-		if (r < 0)
-			cf_inode_forget(fs, cf_inode(fs, e.ino), 1);
-	}
-	if (r < 0) {
-		if (fd >= 0)
-			close(fd);
-		fuse_reply_err(req, -r);
-		return;
-	}
-	if (fuse_reply_create(req, &e, fi) < 0)
-		release_file(req, cf_inode(fs, e.ino), fi);
+	reply_created(req, r, fd, r == 0 ? cf_inode(fs, e.ino) : NULL, &e, fi);
 }
 
 /*
@@ -269,7 +278,7 @@ void cf_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 void cf_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode, struct fuse_file_info *fi)
 {
 	struct cf_fs *fs = cf_req_fs(req);
-	struct cf_inode *pin = cf_inode(fs, parent), *in;
+	struct cf_inode *pin = cf_inode(fs, parent), *in = NULL;
 	struct fuse_entry_param e;
 	struct stat st;
 	int flags = (backing_flags(fi->flags) & ~O_TRUNC) | (fi->flags & O_EXCL) | O_TMPFILE |
@@ -288,20 +297,9 @@ void cf_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode, struct fuse_file
 	r = fd < 0 ? fd : cf_stat(fd, "", AT_EMPTY_PATH, &st, &imm);
 	if (r == 0)
 		r = cf_inode_get(fs, -1, "", &st, fd, &in);
-	if (r == 0) {
+	if (r == 0)
 		cf_fill_entry(fs, in, &st, &e);
-		r = open_file_info(req, in, fd, fi);
-		if (r < 0)
-			cf_inode_forget(fs, in, 1);
-	}
-	if (r < 0) {
-		if (fd >= 0)
-			close(fd);
-		fuse_reply_err(req, -r);
-		return;
-	}
-	if (fuse_reply_create(req, &e, fi) < 0)
-		release_file(req, in, fi);
+	reply_created(req, r, fd, in, &e, fi);
 }
 
 void cf_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
