@@ -356,6 +356,8 @@ int cf_copy_up(struct cf_fs *fs, int dirfd, const char *name, const struct stat 
 		goto out;
 	lockfd = cf_flag_fd(fs);	/* first: it opens the staging directory */
 	r = cowlink_copy_up(lockfd, atomic_load(&fs->stage_fd), src, dirfd, name, NULL);
+	if (r == -ESTALE)
+		r = 0;	/* another process copied it up first (guest mode) */
 	cf_debug(fs, "copy-up of %s (inode %llu): %s\n", name, (unsigned long long)st.st_ino,
 		 strerror(-r));
 out:

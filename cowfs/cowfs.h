@@ -44,8 +44,14 @@ enum cf_drop_cache {
 
 struct cf_fs {
 	char *pool_path;
-	int pool_fd;		/* O_RDONLY directory fd of POOL */
+	int pool_fd;		/* O_RDONLY directory fd of POOL: its state */
 	dev_t pool_dev;
+	/* What the mount's root serves: POOL itself, or in guest mode
+	 * (`cowfs POOL/GUEST MNT`, main.c) the guest's directory, so that
+	 * nothing at the root is pool state to hide.  root_fd is pool_fd
+	 * in pool mode. */
+	int root_fd;
+	bool guest_mode;
 	/* Each worker thread's own fd of POOL/.hashdb/flags.lock (an flock
 	 * excludes open file descriptions, not threads). */
 	pthread_key_t flag_key;

@@ -27,7 +27,7 @@ int cf_table_init(struct cf_fs *fs, unsigned fd_cache)
 	struct stat st;
 	int r;
 
-	if (fstat(fs->pool_fd, &st) < 0)
+	if (fstat(fs->root_fd, &st) < 0)
 		return -errno;
 	r = cf_itable_init(&fs->itable, 1 << 14);
 	if (r < 0)
@@ -39,7 +39,7 @@ int cf_table_init(struct cf_fs *fs, unsigned fd_cache)
 	fs->root.ino = st.st_ino;
 	fs->root.type = S_IFDIR;
 	fs->root.nlookup = 2;
-	cf_fdcache_pin(&fs->root, fs->pool_fd);
+	cf_fdcache_pin(&fs->root, fs->root_fd);
 	return 0;
 }
 static void free_inode(struct cf_inode *in, void *arg)
@@ -359,7 +359,7 @@ int cf_open_inode(struct cf_fs *fs, struct cf_inode *in, int flags)
 
 	flags |= O_CLOEXEC;
 	if (in == &fs->root)
-		fd = openat(fs->pool_fd, ".", flags);
+		fd = openat(fs->root_fd, ".", flags);
 	else if (in->handle)
 		fd = open_by_handle_at(fs->pool_fd, in->handle, flags);
 	else {

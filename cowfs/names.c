@@ -17,38 +17,44 @@
 
 /* The pool's state, a guest vunify remove is taking apart, and the
  * temporary names of CoW operations in progress (or left by a crash): no
- * guest sees them or makes them. */
-bool cf_hidden(fuse_ino_t parent, const char *name)
+ * guest sees them or makes them.  In guest mode the pool's names are above
+ * the root, and a guest's own top-level ".hashdb" is just a name. */
+bool cf_hidden(const struct cf_fs *fs, fuse_ino_t parent, const char *name)
 {
-	return (parent == FUSE_ROOT_ID &&
+	return (parent == FUSE_ROOT_ID && !fs->guest_mode &&
 		(strcmp(name, HASHDB_DIR) == 0 ||
 		 strncmp(name, HASHDB_REMOVING_PREFIX, strlen(HASHDB_REMOVING_PREFIX)) == 0)) ||
 	       cowlink_is_tmp_name(name, NULL);
 }
 
-static int check_name(fuse_ino_t parent, const char *name, int hidden_errno)
+static int check_name(const struct cf_fs *fs, fuse_ino_t parent, const char *name,
+		      int hidden_errno)
 {
 	if (strlen(name) > NAME_MAX)
 		return -ENAMETOOLONG;
-	if (cf_hidden(parent, name))
+	/* The VFS resolves them itself; one asked for anyway would lead out
+	 * of the served root (the pool, in guest mode). */
+	if (!strcmp(name, ".") || !strcmp(name, ".."))
+		return -EINVAL;
+	if (cf_hidden(fs, parent, name))
 		return -hidden_errno;
 	return 0;
 }
 
-int cf_check_name(fuse_ino_t parent, const char *name)
+int cf_check_name(const struct cf_fs *fs, fuse_ino_t parent, const char *name)
 {
-	return check_name(parent, name, ENOENT);
+	return check_name(fs, parent, name, ENOENT);
 }
 
-int cf_check_new_name(fuse_ino_t parent, const char *name)
+int cf_check_new_name(const struct cf_fs *fs, fuse_ino_t parent, const char *name)
 {
-	return check_name(parent, name, EPERM);
+	return check_name(fs, parent, name, EPERM);
 }
 
 int cf_new_name_parent(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct cf_fs *fs = cf_req_fs(req);
-	int r = cf_check_new_name(parent, name);
+	int r = cf_check_new_name(fs, parent, name);
 
 	if (r < 0)
 		return r;
@@ -141,7 +147,7 @@ void cf_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fuse_entry_param e;
 	int pfd, r;
 
-	r = cf_check_name(parent, name);
+	r = cf_check_name(cf_req_fs(req), parent, name);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
@@ -305,7 +311,7 @@ static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name, int f
 	struct cf_name_op a = { .name = name, .flags = (unsigned)flags };
 	int r;
 
-	r = cf_check_name(parent, name);
+	r = cf_check_name(cf_req_fs(req), parent, name);
 	if (r == 0)
 		r = do_name_op(req, cf_inode(cf_req_fs(req), parent), NULL, &a);
 	fuse_reply_err(req, -r);
@@ -327,9 +333,9 @@ void cf_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t n
 	struct cf_name_op a = { .name = name, .newname = newname, .flags = flags, .rename = true };
 	int r;
 
-	r = strlen(newname) > NAME_MAX ? -ENAMETOOLONG : cf_check_name(parent, name);
+	r = strlen(newname) > NAME_MAX ? -ENAMETOOLONG : cf_check_name(fs, parent, name);
 	if (r == 0)
-		r = cf_check_new_name(newparent, newname);
+		r = cf_check_new_name(fs, newparent, newname);
 	if (r == 0)
 		r = do_name_op(req, cf_inode(fs, parent), cf_inode(fs, newparent), &a);
 	fuse_reply_err(req, -r);

@@ -98,6 +98,13 @@ void hashdb_pool_close(struct hashdb_pool *p)
 	}
 }
 
+bool hashdb_is_guest_name(const char *n)
+{
+	return strcmp(n, ".") && strcmp(n, "..") && strcmp(n, HASHDB_DIR) &&
+	       strcmp(n, "lost+found") &&
+	       strncmp(n, HASHDB_REMOVING_PREFIX, strlen(HASHDB_REMOVING_PREFIX));
+}
+
 int hashdb_opendir(int dirfd, const char *name, DIR **d)
 {
 	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), r;
