@@ -222,40 +222,37 @@ static int open_dir(const char *path)
 	return fd;
 }
 
-static bool has_state(int dirfd)
+/*
+ * The outermost of @path (real) and its ancestors that holds a pool's state
+ * (.hashdb), copied to @pool; false when none does.  Pools do not nest: a
+ * .hashdb further down (say a guest's own) is guest content.
+ */
+static bool outermost_pool(const char *path, char *pool)
 {
-	struct stat st;
+	size_t n = strlen(path);
 
-	return fstatat(dirfd, HASHDB_DIR, &st, AT_SYMLINK_NOFOLLOW) == 0;
-}
-
-/* The deepest proper ancestor of @path (real) with a pool's state, copied
- * to @pool: @path is then inside a guest (or in the state) of that pool. */
-static bool state_above(const char *path, char *pool)
-{
-	char *slash;
-
-	snprintf(pool, PATH_MAX, "%s", path);
-	while ((slash = strrchr(pool, '/'))) {
-		struct stat st;
+	for (size_t i = 1; i <= n; i++) {
 		char probe[PATH_MAX + sizeof(HASHDB_DIR) + 1];
+		struct stat st;
 
-		slash[slash == pool] = '\0';	/* "/x" -> "/", "/a/b" -> "/a" */
-		snprintf(probe, sizeof(probe), "%s/" HASHDB_DIR, strcmp(pool, "/") ? pool : "");
-		if (lstat(probe, &st) == 0)
+		if (path[i] != '/' && path[i] != '\0')
+			continue;
+		/* the prefix [0, i), or "/" for i == 1 */
+		snprintf(probe, sizeof(probe), "%.*s/" HASHDB_DIR, i == 1 ? 0 : (int)i, path);
+		if (lstat(probe, &st) == 0) {
+			snprintf(pool, PATH_MAX, "%.*s", (int)i, path);
 			return true;
-		if (!strcmp(pool, "/"))
-			break;
+		}
 	}
 	return false;
 }
 
 /*
  * Pool mode or guest mode (docs/cowfs.md, "Pool or guest").  @src is real.
- * A directory whose parent holds a pool's state (.hashdb) is that pool's
- * guest, whatever it contains; else a directory with a state, or with none
- * anywhere above it (a pool vunify has not run on yet), is a pool; else it
- * is somewhere inside a pool's guest: refused.  Sets fs->pool_fd,
+ * With P the outermost of @src and its ancestors that holds a pool's state
+ * (.hashdb): @src is P, or no P exists (a pool vunify has not run on yet):
+ * pool mode; @src is a directory of P with a guest's name: guest mode;
+ * anything else (inside a guest, in the state): refused.  Sets fs->pool_fd,
  * fs->root_fd, fs->guest_mode and @pool (the pool's real path).  0, or -1
  * said on stderr.
  */
@@ -264,45 +261,40 @@ static int open_source(struct cf_fs *fs, const char *src, char *pool)
 	const char *name = strrchr(src, '/') + 1;
 	struct stat st, gst;
 	int fd = open_dir(src), pfd = -1;
+	size_t n;
 
 	if (fd < 0)
 		return -1;
 	fs->root_fd = fs->pool_fd = fd;
-	snprintf(pool, PATH_MAX, "%s", src);
-	if (strcmp(src, "/")) {
-		snprintf(pool, PATH_MAX, "%.*s", (int)(name - 1 - src) ?: 1, src);
-		pfd = open(pool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	}
-	if (pfd >= 0 && has_state(pfd)) {
-		if (!hashdb_is_guest_name(name)) {
-			fprintf(stderr, COWFS_PROG ": %s is neither a pool nor a guest: %s is the "
-				"pool's own (state, lost+found or a guest being removed)\n", src,
-				name);
-			goto fail;
-		}
-		/* The name still is the directory opened (a rename meanwhile). */
-		if (fstat(fd, &st) < 0 || fstatat(pfd, name, &gst, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    st.st_dev != gst.st_dev || st.st_ino != gst.st_ino) {
-			fprintf(stderr, COWFS_PROG ": %s changed while being opened\n", src);
-			goto fail;
-		}
-		fs->pool_fd = pfd;
-		fs->guest_mode = true;
+	if (!outermost_pool(src, pool) || strcmp(pool, src) == 0) {
+		snprintf(pool, PATH_MAX, "%s", src);
 		return 0;
 	}
-	if (pfd >= 0)
-		close(pfd);
-	snprintf(pool, PATH_MAX, "%s", src);
-	if (!has_state(fd) && state_above(src, pool)) {
-		fprintf(stderr, COWFS_PROG ": %s is neither a pool nor a guest: it is inside a "
-			"guest of the pool %s; serve the pool or one guest (POOL/GUEST)\n", src,
-			pool);
+	n = strlen(pool);
+	if (strchr(src + n + 1, '/')) {
+		fprintf(stderr, COWFS_PROG ": %s is neither a pool nor a guest: it is inside %s/%.*s "
+			"of the pool %s; serve the pool or one guest (POOL/GUEST)\n", src, pool,
+			(int)strcspn(src + n + 1, "/"), src + n + 1, pool);
 		return -1;
 	}
+	if (!hashdb_is_guest_name(name)) {
+		fprintf(stderr, COWFS_PROG ": %s is neither a pool nor a guest: %s is the pool's "
+			"own (its state, lost+found or a guest being removed)\n", src, name);
+		return -1;
+	}
+	/* The name still is the directory opened (not renamed meanwhile). */
+	pfd = open(pool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pfd < 0 || fstat(fd, &st) < 0 || fstatat(pfd, name, &gst, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    st.st_dev != gst.st_dev || st.st_ino != gst.st_ino) {
+		fprintf(stderr, COWFS_PROG ": %s: cannot open its pool %s: %s\n", src, pool,
+			pfd < 0 ? strerror(errno) : "the guest changed while being opened");
+		if (pfd >= 0)
+			close(pfd);
+		return -1;
+	}
+	fs->pool_fd = pfd;
+	fs->guest_mode = true;
 	return 0;
-fail:
-	close(pfd);
-	return -1;
 }
 
 /* fsname=SOURCE, with fuse_opt's escapes for ',' and '\'. */
