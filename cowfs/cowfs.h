@@ -114,6 +114,11 @@ int cf_inode_get(struct cf_fs *fs, int dirfd, const char *name, const struct sta
 		 int fdhint, struct cf_inode **out);
 /* Its last name was removed through the mount (so nlink 0 is expected). */
 void cf_inode_mark_unlinked(struct cf_fs *fs, dev_t dev, ino_t ino);
+/* A directory removed or replaced through the mount: its handle no longer
+ * opens it, but a process may hold it open and fstat it (nlink 0, as on
+ * ext4).  Keep @fd (an O_PATH fd of it) on its entry if the kernel knows
+ * the inode, for as long as it does; else close @fd. */
+void cf_inode_keep_fd(struct cf_fs *fs, dev_t dev, ino_t ino, int fd);
 void cf_inode_forget(struct cf_fs *fs, struct cf_inode *in, uint64_t n);
 /* Borrow the O_PATH fd of @in (opened on demand); give it back with
  * cf_fd_put.  Negative errno on failure. */

@@ -269,15 +269,33 @@ void cf_readlink(fuse_req_t req, fuse_ino_t ino)
 
 /* ---- removing and renaming names ----------------------------------------- */
 
+/* An O_PATH fd of the directory @name in @dirfd if it still is @st, else
+ * -1: kept for the kernel once the directory is removed (cf_inode_keep_fd). */
+static int open_victim_dir(int dirfd, const char *name, const struct stat *st)
+{
+	struct stat fst;
+	int fd;
+
+	if (!S_ISDIR(st->st_mode))
+		return -1;
+	fd = openat(dirfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0 && (fstat(fd, &fst) < 0 || fst.st_dev != st->st_dev || fst.st_ino != st->st_ino)) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
 /* Run the unlink, rmdir or rename @a in @pin (and @npin for a rename) and
- * mark an inode whose last name it removed or replaced. */
+ * mark an inode whose last name it removed or replaced; a directory it
+ * removed or replaced keeps an fd for a process that holds it open. */
 static int do_name_op(fuse_req_t req, struct cf_inode *pin, struct cf_inode *npin,
 		      struct cf_name_op *a)
 {
 	struct cf_fs *fs = cf_req_fs(req);
 	struct stat st;
 	bool imm, victim;
-	int r;
+	int r, vfd;
 
 	cf_pending_cancel(&fs->pending, cf_req_tid(req));
 	a->dirfd = cf_fd_get(fs, pin);
@@ -295,10 +313,16 @@ static int do_name_op(fuse_req_t req, struct cf_inode *pin, struct cf_inode *npi
 	else
 		r = cf_stat(a->dirfd, a->name, 0, &st, &imm);
 	victim = r == 0 && !(a->rename && (a->flags & RENAME_EXCHANGE));
+	vfd = victim ? open_victim_dir(a->rename ? a->newdirfd : a->dirfd,
+				       a->rename ? a->newname : a->name, &st) : -1;
 	if (r == 0 || a->rename)	/* renaming onto no name is fine */
 		r = cf_name_op(fs, a);
 	if (r == 0 && victim && st.st_nlink <= 1)
 		cf_inode_mark_unlinked(fs, st.st_dev, st.st_ino);
+	if (vfd >= 0 && r == 0)
+		cf_inode_keep_fd(fs, st.st_dev, st.st_ino, vfd);
+	else if (vfd >= 0)
+		close(vfd);
 	if (npin)
 		cf_fd_put(fs, npin);
 out:
