@@ -13,7 +13,7 @@
  *            copy-up, and name operations on immutable inodes
  *   names.c, dirs.c, files.c, attrs.c, creds.c, session.c
  *            the FUSE low-level operations (ops.h)
- *   main.c   command line, pool checks, mount, signals
+ *   main.c   command line, pool or guest mode, checks, mount, signals
  */
 #ifndef COWFS_COWFS_H
 #define COWFS_COWFS_H

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* cowfs [-f] [-d] [-s] [-o OPTIONS] POOL MOUNTPOINT */
+/* cowfs [-f] [-d] [-s] [-o OPTIONS] POOL|POOL/GUEST MOUNTPOINT */
 #include "cowfs/cowfs.h"
 
 #include "hashdb/pool.h"
@@ -76,9 +76,9 @@ static int conf_proc(void *data, const char *arg, int key, struct fuse_args *out
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: " COWFS_PROG " [-f] [-d] [-s] [-o OPTIONS] POOL MOUNTPOINT\n"
-		"Serve the guest roots in POOL at MOUNTPOINT, sharing CoW links and\n"
-		"copying them up on write.\n\n"
+		"usage: " COWFS_PROG " [-f] [-d] [-s] [-o OPTIONS] POOL|POOL/GUEST MOUNTPOINT\n"
+		"Serve the guest roots in POOL at MOUNTPOINT (or one guest of POOL as\n"
+		"the mount's root), sharing CoW links and copying them up on write.\n\n"
 		"cowfs options:\n"
 		"    -o timeout=SECS        entry and attribute timeout (default %g)\n"
 		"    -o entry_timeout=SECS  entry timeout only\n"
