@@ -308,20 +308,37 @@ struct xattr_args {
 	size_t size;
 	int flags;
 	bool remove;
+	fuse_req_t req;
 };
 
+/*
+ * Setting an access ACL sets the mode too, and ext4 then clears setgid
+ * unless the caller is in the file's group or has CAP_FSETID
+ * (posix_acl_update_mode).  The kernel tells a FUSE daemon so with
+ * FUSE_SETXATTR_ACL_KILL_SGID, which libfuse's setxattr does not pass on;
+ * the daemon itself has CAP_FSETID.  So the access ACL is changed as the
+ * caller (fsuid, fsgid and groups; a non-root fsuid drops CAP_FSETID), and
+ * the backing filesystem decides as it would natively.
+ */
 static int run_change_xattr(int fd, void *arg)
 {
 	struct xattr_args *a = arg;
 	char proc[64];
-	int r;
+	int r, cr = 0;
 
+	if (!strcmp(a->name, "system.posix_acl_access")) {
+		cr = cf_creds_enter(a->req, false);
+		if (cr < 0)
+			return cr;
+	}
 	cowlink_fd_path(proc, sizeof(proc), fd);
 	if (a->remove)
 		r = removexattr(proc, a->name);
 	else
 		r = setxattr(proc, a->name, a->value, a->size, a->flags);
-	return r < 0 ? -errno : 0;
+	r = r < 0 ? -errno : 0;
+	cf_creds_leave(cf_req_fs(a->req), cr);
+	return r;
 }
 
 static void change_xattr(fuse_req_t req, fuse_ino_t ino, struct xattr_args *a)
@@ -339,14 +356,14 @@ static void change_xattr(fuse_req_t req, fuse_ino_t ino, struct xattr_args *a)
 void cf_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 		 size_t size, int flags)
 {
-	struct xattr_args a = { name, value, size, flags, false };
+	struct xattr_args a = { name, value, size, flags, false, req };
 
 	change_xattr(req, ino, &a);
 }
 
 void cf_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	struct xattr_args a = { .name = name, .remove = true };
+	struct xattr_args a = { .name = name, .remove = true, .req = req };
 
 	change_xattr(req, ino, &a);
 }

@@ -413,7 +413,10 @@ int cf_copy_up(struct cf_fs *fs, int dirfd, const char *name, const struct stat 
 	tried = true;
 	lockfd = cf_flag_fd(fs);	/* first: it opens the staging directory */
 	r = cowlink_copy_up(lockfd, atomic_load(&fs->stage_fd), src, dirfd, name, NULL);
-	cf_metrics_copyup(&fs->metrics, r, (uint64_t)st.st_size, now_ns() - t0);
+	if (r == -ESTALE)
+		r = 0;	/* another process copied it up first (guest mode) */
+	else
+		cf_metrics_copyup(&fs->metrics, r, (uint64_t)st.st_size, now_ns() - t0);
 	cf_debug(fs, "copy-up of %s (inode %llu): %s\n", name, (unsigned long long)st.st_ino,
 		 strerror(-r));
 out:

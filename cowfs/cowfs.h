@@ -13,7 +13,7 @@
  *            copy-up, and name operations on immutable inodes
  *   names.c, dirs.c, files.c, attrs.c, creds.c, session.c
  *            the FUSE low-level operations (ops.h)
- *   main.c   command line, pool checks, mount, signals
+ *   main.c   command line, pool or guest mode, checks, mount, signals
  */
 #ifndef COWFS_COWFS_H
 #define COWFS_COWFS_H
@@ -54,8 +54,14 @@ enum cf_drop_cache {
 
 struct cf_fs {
 	char *pool_path;
-	int pool_fd;		/* O_RDONLY directory fd of POOL */
+	int pool_fd;		/* O_RDONLY directory fd of POOL: its state */
 	dev_t pool_dev;
+	/* What the mount's root serves: POOL itself, or in guest mode
+	 * (`cowfs POOL/GUEST MNT`, main.c) the guest's directory, so that
+	 * nothing at the root is pool state to hide.  root_fd is pool_fd
+	 * in pool mode. */
+	int root_fd;
+	bool guest_mode;
 	/* Each worker thread's own fd of POOL/.hashdb/flags.lock (an flock
 	 * excludes open file descriptions, not threads). */
 	pthread_key_t flag_key;
@@ -132,6 +138,11 @@ int cf_inode_get(struct cf_fs *fs, int dirfd, const char *name, const struct sta
 		 int fdhint, struct cf_inode **out);
 /* Its last name was removed through the mount (so nlink 0 is expected). */
 void cf_inode_mark_unlinked(struct cf_fs *fs, dev_t dev, ino_t ino);
+/* A directory removed or replaced through the mount: its handle no longer
+ * opens it, but a process may hold it open and fstat it (nlink 0, as on
+ * ext4).  Keep @fd (an O_PATH fd of it) on its entry if the kernel knows
+ * the inode, for as long as it does; else close @fd. */
+void cf_inode_keep_fd(struct cf_fs *fs, dev_t dev, ino_t ino, int fd);
 void cf_inode_forget(struct cf_fs *fs, struct cf_inode *in, uint64_t n);
 /* Borrow the O_PATH fd of @in (opened on demand); give it back with
  * cf_fd_put.  Negative errno on failure. */

@@ -151,7 +151,7 @@ static int fill_dir(fuse_req_t req, fuse_ino_t ino, struct cf_dir *d, struct dir
 			if (!d->entry)
 				return -errno;
 		}
-		r = cf_hidden(ino, d->entry->d_name) ? 0 : add_entry(req, d, b, plus);
+		r = cf_hidden(cf_req_fs(req), ino, d->entry->d_name) ? 0 : add_entry(req, d, b, plus);
 		if (r < 0)
 			return r;
 		if (r > 0)

@@ -48,6 +48,20 @@ void cf_fdcache_pin(struct cf_inode *in, int fd)
 	in->pinned = true;
 }
 
+void cf_fdcache_keep(struct cf_fdcache *c, struct cf_inode *in, int fd)
+{
+	if (in->fd < 0) {
+		cf_fdcache_pin(in, fd);
+		return;
+	}
+	close(fd);
+	if (!in->pinned) {
+		unlink_entry(in);
+		c->n--;
+		in->pinned = true;
+	}
+}
+
 int cf_fdcache_borrow(struct cf_fdcache *c, struct cf_inode *in)
 {
 	if (in->fd < 0)

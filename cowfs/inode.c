@@ -27,7 +27,7 @@ int cf_table_init(struct cf_fs *fs, unsigned fd_cache)
 	struct stat st;
 	int r;
 
-	if (fstat(fs->pool_fd, &st) < 0)
+	if (fstat(fs->root_fd, &st) < 0)
 		return -errno;
 	r = cf_itable_init(&fs->itable, 1 << 14);
 	if (r < 0)
@@ -39,7 +39,7 @@ int cf_table_init(struct cf_fs *fs, unsigned fd_cache)
 	fs->root.ino = st.st_ino;
 	fs->root.type = S_IFDIR;
 	fs->root.nlookup = 2;
-	cf_fdcache_pin(&fs->root, fs->pool_fd);
+	cf_fdcache_pin(&fs->root, fs->root_fd);
 	return 0;
 }
 static void free_inode(struct cf_inode *in, void *arg)
@@ -355,14 +355,15 @@ void cf_fd_put(struct cf_fs *fs, struct cf_inode *in)
 int cf_open_inode(struct cf_fs *fs, struct cf_inode *in, int flags)
 {
 	char proc[64];
-	int pfd, fd;
+	int pfd, fd = -1;
 
 	flags |= O_CLOEXEC;
 	if (in == &fs->root)
-		fd = openat(fs->pool_fd, ".", flags);
+		fd = openat(fs->root_fd, ".", flags);
 	else if (in->handle)
 		fd = open_by_handle_at(fs->pool_fd, in->handle, flags);
-	else {
+	/* A removed directory's handle is stale; a kept fd still opens it. */
+	if (in != &fs->root && (!in->handle || (fd < 0 && errno == ESTALE))) {
 		pfd = cf_fd_get(fs, in);
 		if (pfd < 0)
 			return pfd;
@@ -382,6 +383,24 @@ void cf_inode_mark_unlinked(struct cf_fs *fs, dev_t dev, ino_t ino)
 	if (in)
 		atomic_store(&in->unlinked_here, true);
 	pthread_mutex_unlock(&fs->table_lock);
+}
+
+void cf_inode_keep_fd(struct cf_fs *fs, dev_t dev, ino_t ino, int fd)
+{
+	struct cf_inode *in;
+
+	pthread_mutex_lock(&fs->table_lock);
+	in = find_locked(fs, dev, ino);
+	if (in && in != &fs->root) {
+		/* Under the table lock: a forget cannot free it meanwhile. */
+		pthread_mutex_lock(&fs->fd_lock);
+		cf_fdcache_keep(&fs->fds, in, fd);
+		pthread_mutex_unlock(&fs->fd_lock);
+		fd = -1;
+	}
+	pthread_mutex_unlock(&fs->table_lock);
+	if (fd >= 0)
+		close(fd);
 }
 
 void cf_log_stats(struct cf_fs *fs)

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* cowfs [-f] [-d] [-s] [-o OPTIONS] POOL MOUNTPOINT */
+/* cowfs [-f] [-d] [-s] [-o OPTIONS] POOL|POOL/GUEST MOUNTPOINT */
 #include "cowfs/cowfs.h"
 #include "cowfs/ops.h"
 
@@ -89,9 +89,9 @@ static int conf_proc(void *data, const char *arg, int key, struct fuse_args *out
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: " COWFS_PROG " [-f] [-d] [-s] [-o OPTIONS] POOL MOUNTPOINT\n"
-		"Serve the guest roots in POOL at MOUNTPOINT, sharing CoW links and\n"
-		"copying them up on write.\n\n"
+		"usage: " COWFS_PROG " [-f] [-d] [-s] [-o OPTIONS] POOL|POOL/GUEST MOUNTPOINT\n"
+		"Serve the guest roots in POOL at MOUNTPOINT (or one guest of POOL as\n"
+		"the mount's root), sharing CoW links and copying them up on write.\n\n"
 		"cowfs options:\n"
 		"    -o timeout=SECS        entry and attribute timeout (default %g)\n"
 		"    -o entry_timeout=SECS  entry timeout only\n"
@@ -112,9 +112,10 @@ static void usage(FILE *f)
 		DEFAULT_TIMEOUT, DEFAULT_FD_CACHE, DEFAULT_METRICS_INTERVAL);
 }
 
-/* Refuse a second cowfs on the same mountpoint or of the same pool: two
- * mounts of one pool would not share page cache. */
-static int check_mounted(const char *pool, const char *mnt)
+/* Refuse a second cowfs on the same mountpoint or of the same source (pool
+ * or guest): two mounts of one tree would not share page cache.  A guest
+ * may be served alone beside its pool's mount (docs/cowfs.md). */
+static int check_mounted(const char *src, const char *mnt)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");
 	char *line = NULL;
@@ -125,7 +126,7 @@ static int check_mounted(const char *pool, const char *mnt)
 		return 0;
 	while (r == 0 && getline(&line, &cap, f) > 0) {
 		char *sep = strstr(line, " - "), *fields[6], *save = NULL, *tok;
-		char mp[PATH_MAX], type[256], src[PATH_MAX];
+		char mp[PATH_MAX], type[256], msrc[PATH_MAX];
 		int i = 0;
 
 		if (!sep)
@@ -133,19 +134,19 @@ static int check_mounted(const char *pool, const char *mnt)
 		*sep = '\0';
 		for (tok = strtok_r(line, " ", &save); tok && i < 6; tok = strtok_r(NULL, " ", &save))
 			fields[i++] = tok;
-		if (i < 5 || sscanf(sep + 3, "%255s %4095s", type, src) != 2)
+		if (i < 5 || sscanf(sep + 3, "%255s %4095s", type, msrc) != 2)
 			continue;
 		if (strcmp(type, "fuse.cowfs") != 0)
 			continue;
 		snprintf(mp, sizeof(mp), "%s", fields[4]);
 		cowlink_mountinfo_unescape(mp);
-		cowlink_mountinfo_unescape(src);
+		cowlink_mountinfo_unescape(msrc);
 		if (strcmp(mp, mnt) == 0) {
-			fprintf(stderr, COWFS_PROG ": %s is already a cowfs mount (of %s)\n", mnt, src);
+			fprintf(stderr, COWFS_PROG ": %s is already a cowfs mount (of %s)\n", mnt, msrc);
 			r = -EBUSY;
-		} else if (strcmp(src, pool) == 0) {
-			fprintf(stderr, COWFS_PROG ": pool %s is already mounted by cowfs at %s\n",
-				pool, mp);
+		} else if (strcmp(src, msrc) == 0) {
+			fprintf(stderr, COWFS_PROG ": %s is already mounted by cowfs at %s\n",
+				src, mp);
 			r = -EBUSY;
 		}
 	}
@@ -179,89 +180,181 @@ static void check_guests(int poolfd, dev_t dev, const char *pool)
 	closedir(d);
 }
 
-static int open_pool(struct cf_fs *fs, const char *path)
+/* Guest mode: the same warning for the one guest served. */
+static void check_guest(int fd, dev_t dev, const char *path)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) == 0 && st.st_dev != dev)
+		fprintf(stderr, COWFS_PROG ": warning: %s is on another filesystem than the "
+			"pool; its files cannot be CoW links\n", path);
+}
+
+/* Checks of the directory to serve (@fd, @path) and of the pool's state
+ * (@poolfd, @pool), which is on the pool's filesystem.  0, or -1 said on
+ * stderr. */
+static int check_source(struct cf_fs *fs, int fd, const char *path, int poolfd, const char *pool)
 {
 	struct stat st, hst;
 	struct statfs sfs;
 	int flags = 0;
 
-	fs->pool_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fs->pool_fd < 0) {
-		if (errno == ENOENT)
-			fprintf(stderr, COWFS_PROG ": pool %s does not exist\n", path);
-		else if (errno == ENOTDIR)
-			fprintf(stderr, COWFS_PROG ": pool %s is not a directory\n", path);
-		else
-			fprintf(stderr, COWFS_PROG ": cannot open pool %s: %s\n", path,
-				strerror(errno));
-		return -1;
-	}
-	if (fstat(fs->pool_fd, &st) < 0 || fstatfs(fs->pool_fd, &sfs) < 0) {
+	if (fstat(fd, &st) < 0 || fstatfs(fd, &sfs) < 0 || fstat(poolfd, &hst) < 0) {
 		fprintf(stderr, COWFS_PROG ": %s: %s\n", path, strerror(errno));
 		return -1;
 	}
-	fs->pool_dev = st.st_dev;
+	fs->pool_dev = hst.st_dev;
 	if (sfs.f_type == FUSE_SUPER_MAGIC) {
-		fprintf(stderr, COWFS_PROG ": pool %s is on a FUSE filesystem (another cowfs "
+		fprintf(stderr, COWFS_PROG ": %s is on a FUSE filesystem (another cowfs "
 			"mount?); serve the backing directory instead\n", path);
 		return -1;
 	}
-	if (ioctl(fs->pool_fd, FS_IOC_GETFLAGS, &flags) < 0) {
-		fprintf(stderr, COWFS_PROG ": pool %s is on a filesystem without inode flags "
+	if (ioctl(fd, FS_IOC_GETFLAGS, &flags) < 0) {
+		fprintf(stderr, COWFS_PROG ": %s is on a filesystem without inode flags "
 			"(type %#lx): CoW links need the immutable flag (ext4, xfs, btrfs)\n",
 			path, (unsigned long)sfs.f_type);
 		return -1;
 	}
-	if (fstatat(fs->pool_fd, HASHDB_DIR, &hst, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    (!S_ISDIR(hst.st_mode) || hst.st_dev != st.st_dev)) {
+	if (fstatat(poolfd, HASHDB_DIR, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    (!S_ISDIR(st.st_mode) || st.st_dev != hst.st_dev)) {
 		fprintf(stderr, COWFS_PROG ": %s/" HASHDB_DIR " is %s; it must be a directory on "
-			"the pool's own filesystem\n", path,
-			S_ISDIR(hst.st_mode) ? "on another filesystem than the pool" :
-					       "not a directory");
+			"the pool's own filesystem\n", pool,
+			S_ISDIR(st.st_mode) ? "on another filesystem than the pool" :
+					      "not a directory");
 		return -1;
 	}
-	check_guests(fs->pool_fd, st.st_dev, path);
+	if (fs->guest_mode)
+		check_guest(fd, hst.st_dev, path);
+	else
+		check_guests(fd, hst.st_dev, path);
 	return 0;
 }
 
-/* fsname=POOL, with fuse_opt's escapes for ',' and '\'. */
-static char *fsname_opt(const char *pool)
+/* Open the directory to serve, @path (real, from realpath), never through
+ * a symlink.  -1 said on stderr. */
+static int open_dir(const char *path)
 {
-	size_t n = strlen(pool);
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0 && errno == ENOTDIR)
+		fprintf(stderr, COWFS_PROG ": %s is not a directory\n", path);
+	else if (fd < 0)
+		fprintf(stderr, COWFS_PROG ": cannot open %s: %s\n", path, strerror(errno));
+	return fd;
+}
+
+/*
+ * The outermost of @path (real) and its ancestors that holds a pool's state
+ * (.hashdb), copied to @pool; false when none does.  Pools do not nest: a
+ * .hashdb further down (say a guest's own) is guest content.
+ */
+static bool outermost_pool(const char *path, char *pool)
+{
+	size_t n = strlen(path);
+
+	for (size_t i = 1; i <= n; i++) {
+		char probe[PATH_MAX + sizeof(HASHDB_DIR) + 1];
+		struct stat st;
+
+		if (path[i] != '/' && path[i] != '\0')
+			continue;
+		/* the prefix [0, i), or "/" for i == 1 */
+		snprintf(probe, sizeof(probe), "%.*s/" HASHDB_DIR, i == 1 ? 0 : (int)i, path);
+		if (lstat(probe, &st) == 0) {
+			snprintf(pool, PATH_MAX, "%.*s", (int)i, path);
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Pool mode or guest mode (docs/cowfs.md, "Pool or guest").  @src is real.
+ * With P the outermost of @src and its ancestors that holds a pool's state
+ * (.hashdb): @src is P, or no P exists (a pool vunify has not run on yet):
+ * pool mode; @src is a directory of P with a guest's name: guest mode;
+ * anything else (inside a guest, in the state): refused.  Sets fs->pool_fd,
+ * fs->root_fd, fs->guest_mode and @pool (the pool's real path).  0, or -1
+ * said on stderr.
+ */
+static int open_source(struct cf_fs *fs, const char *src, char *pool)
+{
+	const char *name = strrchr(src, '/') + 1;
+	struct stat st, gst;
+	int fd = open_dir(src), pfd = -1;
+	size_t n;
+
+	if (fd < 0)
+		return -1;
+	fs->root_fd = fs->pool_fd = fd;
+	if (!outermost_pool(src, pool) || strcmp(pool, src) == 0) {
+		snprintf(pool, PATH_MAX, "%s", src);
+		return 0;
+	}
+	n = strlen(pool);
+	if (strchr(src + n + 1, '/')) {
+		fprintf(stderr, COWFS_PROG ": %s is neither a pool nor a guest: it is inside %s/%.*s "
+			"of the pool %s; serve the pool or one guest (POOL/GUEST)\n", src, pool,
+			(int)strcspn(src + n + 1, "/"), src + n + 1, pool);
+		return -1;
+	}
+	if (!hashdb_is_guest_name(name)) {
+		fprintf(stderr, COWFS_PROG ": %s is neither a pool nor a guest: %s is the pool's "
+			"own (its state, lost+found or a guest being removed)\n", src, name);
+		return -1;
+	}
+	/* The name still is the directory opened (not renamed meanwhile). */
+	pfd = open(pool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pfd < 0 || fstat(fd, &st) < 0 || fstatat(pfd, name, &gst, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    st.st_dev != gst.st_dev || st.st_ino != gst.st_ino) {
+		fprintf(stderr, COWFS_PROG ": %s: cannot open its pool %s: %s\n", src, pool,
+			pfd < 0 ? strerror(errno) : "the guest changed while being opened");
+		if (pfd >= 0)
+			close(pfd);
+		return -1;
+	}
+	fs->pool_fd = pfd;
+	fs->guest_mode = true;
+	return 0;
+}
+
+/* fsname=SOURCE, with fuse_opt's escapes for ',' and '\'. */
+static char *fsname_opt(const char *src)
+{
+	size_t n = strlen(src);
 	char *o = malloc(2 * n + 16), *p;
 
 	if (!o)
 		return NULL;
 	p = o + sprintf(o, "fsname=");
-	for (; *pool; pool++) {
-		if (*pool == ',' || *pool == '\\')
+	for (; *src; src++) {
+		if (*src == ',' || *src == '\\')
 			*p++ = '\\';
-		*p++ = *pool;
+		*p++ = *src;
 	}
 	*p = '\0';
 	return o;
 }
 
-/* The real paths of POOL and MOUNTPOINT (PATH_MAX buffers), refusing a
- * mountpoint inside the pool and a second cowfs mount.  0, or -1 said on
- * stderr. */
-static int resolve_paths(const char *pool, const char *mnt, char *pool_real, char *mnt_real)
+/* The real path of MOUNTPOINT (a PATH_MAX buffer), refusing one inside the
+ * pool (@pool, real) and a second cowfs mount of @src (real).  0, or -1
+ * said on stderr. */
+static int resolve_mountpoint(const char *pool, const char *src, const char *mnt,
+			      char *mnt_real)
 {
-	size_t n;
+	size_t n = strlen(pool);
 
-	if (!realpath(pool, pool_real) || !realpath(mnt, mnt_real)) {
-		fprintf(stderr, COWFS_PROG ": %s: %s\n", realpath(pool, pool_real) ? mnt : pool,
-			strerror(errno));
+	if (!realpath(mnt, mnt_real)) {
+		fprintf(stderr, COWFS_PROG ": %s: %s\n", mnt, strerror(errno));
 		return -1;
 	}
-	n = strlen(pool_real);
-	if (strcmp(pool_real, mnt_real) == 0 ||
-	    (strncmp(mnt_real, pool_real, n) == 0 && mnt_real[n] == '/')) {
+	if (strcmp(pool, mnt_real) == 0 ||
+	    (strncmp(mnt_real, pool, n) == 0 && (mnt_real[n] == '/' || !strcmp(pool, "/")))) {
 		fprintf(stderr, COWFS_PROG ": mountpoint %s is inside the pool %s\n", mnt_real,
-			pool_real);
+			pool);
 		return -1;
 	}
-	return check_mounted(pool_real, mnt_real) < 0 ? -1 : 0;
+	return check_mounted(src, mnt_real) < 0 ? -1 : 0;
 }
 
 /* cowfs's default mount options and fsname=, before the user's -o (which
@@ -528,8 +621,8 @@ int main(int argc, char **argv)
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct conf c = { .timeout = DEFAULT_TIMEOUT, .entry_timeout = -1, .attr_timeout = -1 };
 	struct fuse_cmdline_opts o = { 0 };
-	struct cf_fs fs = { .pool_fd = -1, .stage_fd = -1 };
-	char pool_real[PATH_MAX], mnt_real[PATH_MAX], *fsname = NULL;
+	struct cf_fs fs = { .pool_fd = -1, .root_fd = -1, .stage_fd = -1 };
+	char src_real[PATH_MAX], pool_real[PATH_MAX], mnt_real[PATH_MAX], *fsname = NULL;
 	int r = cf_remount(argc, argv);
 
 	if (r != CF_NOT_REMOUNT)
@@ -567,9 +660,14 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	r = 1;
-	if (open_pool(&fs, c.pool) < 0)
+	if (!realpath(c.pool, src_real)) {
+		fprintf(stderr, COWFS_PROG ": %s %s\n", c.pool,
+			errno == ENOENT ? "does not exist" : strerror(errno));
 		goto out;
-	if (resolve_paths(c.pool, o.mountpoint, pool_real, mnt_real) < 0)
+	}
+	if (open_source(&fs, src_real, pool_real) < 0 ||
+	    check_source(&fs, fs.root_fd, src_real, fs.pool_fd, pool_real) < 0 ||
+	    resolve_mountpoint(pool_real, src_real, o.mountpoint, mnt_real) < 0)
 		goto out;
 	fs.pool_path = pool_real;
 	fs.debug = o.debug;
@@ -586,7 +684,7 @@ int main(int argc, char **argv)
 	/* A metrics file that cannot be written is a mistake to show now. */
 	if (cf_metrics_write(&fs) < 0)
 		goto out;
-	fsname = fsname_opt(pool_real);
+	fsname = fsname_opt(src_real);	/* vunify remove's in-use check reads it */
 	if (!fsname || add_mount_opts(&args, fsname) < 0)
 		goto out;
 	r = serve(&fs, &args, &o);
@@ -596,6 +694,8 @@ out:
 	free(fs.root_groups);
 	if (fs.stage_fd >= 0)
 		close(fs.stage_fd);
+	if (fs.root_fd >= 0 && fs.root_fd != fs.pool_fd)
+		close(fs.root_fd);
 	if (fs.pool_fd >= 0)
 		close(fs.pool_fd);
 	free(o.mountpoint);

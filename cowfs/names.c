@@ -16,39 +16,46 @@
 #include <unistd.h>
 
 /* The pool's state, a guest vunify remove is taking apart or vunify clone
- * is building, and the temporary names of CoW operations in progress (or left by a crash): no
- * guest sees them or makes them. */
-bool cf_hidden(fuse_ino_t parent, const char *name)
+ * is building, and the temporary names of CoW operations in progress (or
+ * left by a crash): no guest sees them or makes them.  In guest mode the
+ * pool's names are above the root, and a guest's own top-level ".hashdb"
+ * is just a name. */
+bool cf_hidden(const struct cf_fs *fs, fuse_ino_t parent, const char *name)
 {
-	return (parent == FUSE_ROOT_ID &&
+	return (parent == FUSE_ROOT_ID && !fs->guest_mode &&
 		(strcmp(name, HASHDB_DIR) == 0 ||
 		 hashdb_is_transient_name(name))) ||
 	       cowlink_is_tmp_name(name, NULL);
 }
 
-static int check_name(fuse_ino_t parent, const char *name, int hidden_errno)
+static int check_name(const struct cf_fs *fs, fuse_ino_t parent, const char *name,
+		      int hidden_errno)
 {
 	if (strlen(name) > NAME_MAX)
 		return -ENAMETOOLONG;
-	if (cf_hidden(parent, name))
+	/* The VFS resolves them itself; one asked for anyway would lead out
+	 * of the served root (the pool, in guest mode). */
+	if (!strcmp(name, ".") || !strcmp(name, ".."))
+		return -EINVAL;
+	if (cf_hidden(fs, parent, name))
 		return -hidden_errno;
 	return 0;
 }
 
-int cf_check_name(fuse_ino_t parent, const char *name)
+int cf_check_name(const struct cf_fs *fs, fuse_ino_t parent, const char *name)
 {
-	return check_name(parent, name, ENOENT);
+	return check_name(fs, parent, name, ENOENT);
 }
 
-int cf_check_new_name(fuse_ino_t parent, const char *name)
+int cf_check_new_name(const struct cf_fs *fs, fuse_ino_t parent, const char *name)
 {
-	return check_name(parent, name, EPERM);
+	return check_name(fs, parent, name, EPERM);
 }
 
 int cf_new_name_parent(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct cf_fs *fs = cf_req_fs(req);
-	int r = cf_check_new_name(parent, name);
+	int r = cf_check_new_name(fs, parent, name);
 
 	if (r < 0)
 		return r;
@@ -141,7 +148,7 @@ void cf_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fuse_entry_param e;
 	int pfd, r;
 
-	r = cf_check_name(parent, name);
+	r = cf_check_name(cf_req_fs(req), parent, name);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
@@ -263,15 +270,33 @@ void cf_readlink(fuse_req_t req, fuse_ino_t ino)
 
 /* ---- removing and renaming names ----------------------------------------- */
 
+/* An O_PATH fd of the directory @name in @dirfd if it still is @st, else
+ * -1: kept for the kernel once the directory is removed (cf_inode_keep_fd). */
+static int open_victim_dir(int dirfd, const char *name, const struct stat *st)
+{
+	struct stat fst;
+	int fd;
+
+	if (!S_ISDIR(st->st_mode))
+		return -1;
+	fd = openat(dirfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0 && (fstat(fd, &fst) < 0 || fst.st_dev != st->st_dev || fst.st_ino != st->st_ino)) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
 /* Run the unlink, rmdir or rename @a in @pin (and @npin for a rename) and
- * mark an inode whose last name it removed or replaced. */
+ * mark an inode whose last name it removed or replaced; a directory it
+ * removed or replaced keeps an fd for a process that holds it open. */
 static int do_name_op(fuse_req_t req, struct cf_inode *pin, struct cf_inode *npin,
 		      struct cf_name_op *a)
 {
 	struct cf_fs *fs = cf_req_fs(req);
 	struct stat st;
 	bool imm, victim;
-	int r;
+	int r, vfd;
 
 	cf_pending_cancel(&fs->pending, cf_req_tid(req));
 	a->dirfd = cf_fd_get(fs, pin);
@@ -289,10 +314,16 @@ static int do_name_op(fuse_req_t req, struct cf_inode *pin, struct cf_inode *npi
 	else
 		r = cf_stat(a->dirfd, a->name, 0, &st, &imm);
 	victim = r == 0 && !(a->rename && (a->flags & RENAME_EXCHANGE));
+	vfd = victim ? open_victim_dir(a->rename ? a->newdirfd : a->dirfd,
+				       a->rename ? a->newname : a->name, &st) : -1;
 	if (r == 0 || a->rename)	/* renaming onto no name is fine */
 		r = cf_name_op(fs, a);
 	if (r == 0 && victim && st.st_nlink <= 1)
 		cf_inode_mark_unlinked(fs, st.st_dev, st.st_ino);
+	if (vfd >= 0 && r == 0)
+		cf_inode_keep_fd(fs, st.st_dev, st.st_ino, vfd);
+	else if (vfd >= 0)
+		close(vfd);
 	if (npin)
 		cf_fd_put(fs, npin);
 out:
@@ -305,7 +336,7 @@ static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name, int f
 	struct cf_name_op a = { .name = name, .flags = (unsigned)flags };
 	int r;
 
-	r = cf_check_name(parent, name);
+	r = cf_check_name(cf_req_fs(req), parent, name);
 	if (r == 0)
 		r = do_name_op(req, cf_inode(cf_req_fs(req), parent), NULL, &a);
 	fuse_reply_err(req, -r);
@@ -327,9 +358,9 @@ void cf_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t n
 	struct cf_name_op a = { .name = name, .newname = newname, .flags = flags, .rename = true };
 	int r;
 
-	r = strlen(newname) > NAME_MAX ? -ENAMETOOLONG : cf_check_name(parent, name);
+	r = strlen(newname) > NAME_MAX ? -ENAMETOOLONG : cf_check_name(fs, parent, name);
 	if (r == 0)
-		r = cf_check_new_name(newparent, newname);
+		r = cf_check_new_name(fs, newparent, newname);
 	if (r == 0)
 		r = do_name_op(req, cf_inode(fs, parent), cf_inode(fs, newparent), &a);
 	fuse_reply_err(req, -r);

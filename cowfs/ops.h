@@ -22,13 +22,13 @@
 /* names.c */
 /* The pool's state, a guest vunify remove is taking apart, and the
  * temporary names of CoW operations in progress: no guest sees them. */
-bool cf_hidden(fuse_ino_t parent, const char *name);
+bool cf_hidden(const struct cf_fs *fs, fuse_ino_t parent, const char *name);
 /* 0, or the -errno a name is refused with when looking it up (or
  * removing or renaming it): too long, or hidden (-ENOENT). */
-int cf_check_name(fuse_ino_t parent, const char *name);
+int cf_check_name(const struct cf_fs *fs, fuse_ino_t parent, const char *name);
 /* 0, or the -errno a name is refused with when creating it: too long, or
  * hidden (-EPERM). */
-int cf_check_new_name(fuse_ino_t parent, const char *name);
+int cf_check_new_name(const struct cf_fs *fs, fuse_ino_t parent, const char *name);
 /* For a request that makes @name in @parent: check the name, drop the
  * thread's pending break, and borrow @parent's fd (give it back with
  * cf_fd_put).  The fd or -errno. */

@@ -11,7 +11,7 @@ static void cf_statfs(fuse_req_t req, fuse_ino_t ino)
 	struct statvfs sv;
 
 	(void)ino;
-	if (fstatvfs(cf_req_fs(req)->pool_fd, &sv) < 0)
+	if (fstatvfs(cf_req_fs(req)->root_fd, &sv) < 0)
 		fuse_reply_err(req, errno);
 	else
 		fuse_reply_statfs(req, &sv);

@@ -81,6 +81,9 @@ void cf_fdcache_init(struct cf_fdcache *c, unsigned max);
 void cf_fdcache_add(struct cf_fdcache *c, struct cf_inode *in, int fd);
 /* Give @in the fd @fd for good: never evicted, not counted. */
 void cf_fdcache_pin(struct cf_inode *in, int fd);
+/* Keep an fd of @in for as long as the entry lives: pin the cached one
+ * (taking it off the LRU list), or else @fd; @fd is closed when not used. */
+void cf_fdcache_keep(struct cf_fdcache *c, struct cf_inode *in, int fd);
 /* Borrow @in's fd (it becomes the newest and is not evicted until given
  * back with cf_fdcache_put): the fd, or -ENOENT when none is cached. */
 int cf_fdcache_borrow(struct cf_fdcache *c, struct cf_inode *in);

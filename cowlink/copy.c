@@ -135,12 +135,24 @@ int cowlink_copy_meta(int srcfd, int dstfd)
 struct rename_arg {
 	int fromfd, dirfd;
 	const char *from, *to;
+	const struct stat *src;
 };
 
+/* Under the flag lock, every name of a CoW link changes only under that
+ * lock (the flag refuses it otherwise), so the check and the rename are
+ * one step for every other process: a second copy-up of the same path (a
+ * cowfs serving the guest alone beside the pool's cowfs, vunify split)
+ * that lost the race must not replace the winner's copy, which may have
+ * been written to already. */
 static int do_rename(void *p)
 {
 	struct rename_arg *a = p;
+	struct stat st;
 
+	if (fstatat(a->dirfd, a->to, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	if (st.st_dev != a->src->st_dev || st.st_ino != a->src->st_ino)
+		return -ESTALE;
 	return renameat(a->fromfd, a->from, a->dirfd, a->to) < 0 ? -errno : 0;
 }
 
@@ -193,7 +205,7 @@ int cowlink_copy_up(int lockfd, int stagefd, int srcfd, int dirfd, const char *n
 	/* Renaming over a name of the immutable CoW link needs its flag off;
 	 * over an existing file, ext4 also flushes the copy's data first
 	 * (auto_da_alloc), so a power cut shows the old file or the copy. */
-	ra = (struct rename_arg){ stagefd, dirfd, tmp, name };
+	ra = (struct rename_arg){ stagefd, dirfd, tmp, name, &st };
 	r = cowlink_with_mutable(lockfd, srcfd, do_rename, &ra);
 	if (r < 0)
 		goto fail;

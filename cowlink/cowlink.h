@@ -146,7 +146,8 @@ int cowlink_same_content_with(int fda, int fdb, off_t size, void *bufa, void *bu
  * at mount (hashdb_clean_staging).  The rename replaces a name of an
  * immutable inode, so it runs under cowlink_with_mutable(@lockfd, @srcfd).
  * On success the new file's fd is returned in *newfd (O_RDWR) when @newfd
- * is not NULL.
+ * is not NULL.  -ESTALE: @name was no longer @srcfd's inode under the flag
+ * lock (someone else copied it up or replaced it first); nothing changed.
  */
 int cowlink_copy_up(int lockfd, int stagefd, int srcfd, int dirfd, const char *name, int *newfd);
 

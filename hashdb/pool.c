@@ -98,6 +98,12 @@ void hashdb_pool_close(struct hashdb_pool *p)
 	}
 }
 
+bool hashdb_is_guest_name(const char *n)
+{
+	return strcmp(n, ".") && strcmp(n, "..") && strcmp(n, HASHDB_DIR) &&
+	       strcmp(n, "lost+found") && !hashdb_is_transient_name(n);
+}
+
 int hashdb_opendir(int dirfd, const char *name, DIR **d)
 {
 	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), r;

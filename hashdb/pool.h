@@ -78,6 +78,12 @@ int hashdb_recover_flags(int statefd, int lockfd, cowlink_restored_fn fn, void *
 int hashdb_clean_staging(int statefd);
 #define HASHDB_STAGING "tmp"
 
+/* Is @name (a directory of the pool) a guest's name?  Not the state, not
+ * lost+found, not a guest being removed or cloned
+ * (hashdb_is_transient_name).  vunify's
+ * guest list and cowfs's guest mode agree through this. */
+bool hashdb_is_guest_name(const char *name);
+
 /* Open the directory @name of @dirfd ("." for @dirfd itself), never
  * through a symlink, for readdir: the pool itself (for its guests) and its
  * state's directories (objects/ and its shards, cache/, tmp/).  0 or a

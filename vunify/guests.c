@@ -13,14 +13,6 @@
 
 #include "vunify/walk.h"
 
-/* A guest being removed (POOL/.removing~NAME) is no guest any more, one
- * being cloned (POOL/.cloning~NAME) not yet. */
-static bool is_guest_name(const char *n)
-{
-	return strcmp(n, ".") && strcmp(n, "..") && strcmp(n, HASHDB_DIR) &&
-	       strcmp(n, "lost+found") && !hashdb_is_transient_name(n);
-}
-
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -49,7 +41,7 @@ int guests_list(struct hashdb_pool *p, char **given, int ngiven, struct guests *
 	memset(g, 0, sizeof(*g));
 	if (ngiven > 0) {
 		for (int i = 0; i < ngiven && !r; i++) {
-			if (strchr(given[i], '/') || !is_guest_name(given[i])) {
+			if (strchr(given[i], '/') || !hashdb_is_guest_name(given[i])) {
 				msg_error("%s: not a guest name (a plain subdirectory name of the pool)",
 					  esc(given[i], 0));
 				r = -EINVAL;
@@ -71,7 +63,7 @@ int guests_list(struct hashdb_pool *p, char **given, int ngiven, struct guests *
 			r = -errno;
 			break;
 		}
-		if (!is_guest_name(de->d_name))
+		if (!hashdb_is_guest_name(de->d_name))
 			continue;
 		if (fstatat(p->dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 		    !S_ISDIR(st.st_mode))

@@ -237,6 +237,35 @@ Test(fdcache, second_fd_for_one_inode_is_closed)
 	cr_assert_not(fd_open(f1));
 }
 
+/* A removed directory's fd is kept for as long as its entry lives: the
+ * cached one is pinned (off the list, never evicted), else the new one. */
+Test(fdcache, keep_pins_the_cached_fd_or_the_given_one)
+{
+	struct cf_fdcache c;
+	struct cf_inode a = { .fd = -1 }, b = { .fd = -1 }, x = { .fd = -1 };
+	int fa, fb = new_fd(), extra = new_fd(), fx;
+
+	cf_fdcache_init(&c, 0);
+	fa = cache_and_borrow(&c, &a);	/* cached, borrowed: not evicted yet */
+	cf_fdcache_keep(&c, &a, extra);
+	cr_assert_not(fd_open(extra), "the fd not needed was not closed");
+	cr_assert_eq(a.fd, fa);
+	cr_assert(a.pinned);
+	cr_assert_eq(c.n, 0, "a kept fd still counts in the cache");
+	cf_fdcache_put(&a);
+	fx = cache_and_borrow(&c, &x);
+	cf_fdcache_put(&x);
+	cf_fdcache_evict(&c);
+	cr_assert_not(fd_open(fx), "fd_cache=0 keeps no unpinned fd");
+	cr_assert_eq(a.fd, fa, "a kept fd was evicted");
+	cf_fdcache_keep(&c, &b, fb);	/* nothing cached: the given fd */
+	cr_assert_eq(b.fd, fb);
+	cr_assert(b.pinned);
+	cf_fdcache_drop(&c, &a);
+	cf_fdcache_drop(&c, &b);
+	cr_assert_not(fd_open(fa) || fd_open(fb), "drop closes kept fds");
+}
+
 /* ---- pending breaks ----------------------------------------------------------- */
 
 /* Each test runs in a process of its own (Criterion), on a fresh table. */

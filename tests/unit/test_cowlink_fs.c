@@ -3,6 +3,7 @@
  * immutable flag and the flag lock, cowlink_meta_read, cowlink_same_content,
  * temporary names, and copy-up keeping data, owner, mode (setuid included),
  * xattrs, ACL and file capability.  Needs root (trusted.*, chattr, chown). */
+#include <dirent.h>
 #include <errno.h>
 #include <sys/xattr.h>
 
@@ -338,6 +339,39 @@ Test(cowlink_fs, copy_up_keeps_everything)
 	cr_expect_eq(s3.st_nlink, 1, "the guest name still links the object");
 	close(newfd);
 	close(dirfd);
+	close(src);
+	close(lockfd);
+}
+
+/* A copy-up that lost the race for the name (another process copied the
+ * path up, or replaced it, before this one's rename) changes nothing: the
+ * winner's file keeps the name, no temporary is left. */
+Test(cowlink_fs, copy_up_of_a_name_replaced_meanwhile_is_stale)
+{
+	int src = scratch_file("obj2", 'q', 1000), lockfd = scratch_file("lock2", 0, 0);
+	int winner = scratch_file("winner", 'w', 10), dirfd, n = 0;
+	char path[512], name[512];
+	struct stat sw, sn;
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/winner", scratch);
+	snprintf(name, sizeof(name), "%s/guest-name2", scratch);
+	cr_assert_eq(rename(path, name), 0);	/* the name is someone else's copy */
+	cr_assert_eq(fstat(winner, &sw), 0);
+	dirfd = open(scratch, O_RDONLY | O_DIRECTORY);
+	cr_assert_geq(dirfd, 0);
+	cr_assert_eq(cowlink_copy_up(lockfd, -1, src, dirfd, "guest-name2", NULL), -ESTALE);
+	cr_assert_eq(stat(name, &sn), 0);
+	cr_expect_eq(sn.st_ino, sw.st_ino, "the winner's copy was replaced");
+	d = opendir(scratch);
+	cr_assert_not_null(d);
+	while ((e = readdir(d)))
+		n += cowlink_is_tmp_name(e->d_name, NULL);
+	closedir(d);
+	cr_expect_eq(n, 0, "a temporary was left");
+	close(dirfd);
+	close(winner);
 	close(src);
 	close(lockfd);
 }

@@ -58,7 +58,7 @@ mountpoint -q "$mnt" && fail "still mounted after stop"
 # cowfs is not, so the test runs that mount.fuse3 step itself.
 command -v mount.fuse3 >/dev/null || skip "mount.fuse3 missing (fuse3 package)"
 bindir=$d/bin; mkdir -p "$bindir"; ln -s "$COWFS" "$bindir/cowfs"
-opts=$(awk '$3 == "fuse.cowfs" { print $4 }' "$SRCDIR/systemd/fstab.example" | sed 's/,x-systemd[^,]*//g; s/,nofail//; s/^defaults,//')  # mount(8) drops these
+opts=$(awk '!/^#/ && $3 == "fuse.cowfs" { print $4; exit }' "$SRCDIR/systemd/fstab.example" | sed 's/,x-systemd[^,]*//g; s/,nofail//; s/^defaults,//')  # mount(8) drops these
 PATH=$bindir:$PATH mount.fuse3 "$pool" "$mnt" -t cowfs -o "$opts" || fail "mount.fuse3 -t cowfs -o $opts failed"
 cmp "$pool/guest2/etc/passwd" "$mnt/guest2/etc/passwd" || fail "fstab-style mount does not serve the pool"
 umount "$mnt"
