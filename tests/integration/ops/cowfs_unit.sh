@@ -32,9 +32,10 @@ grep -q '^[^#].* fuse\.cowfs ' "$SRCDIR/systemd/fstab.example" || fail "fstab ex
 need_fuse
 # The unit's environment and commands, expanded as systemd does.
 mnt=$d/mnt
+src=$pool
 expand() {
 	local c=$1
-	c=${c//%f/$pool}; c=${c//%i/$inst}
+	c=${c//%f/$src}; c=${c//%i/$(systemd-escape --path "$src")}
 	c=${c//\$\{MOUNTPOINT\}/$mnt}; c=${c//\$COWFS_OPTS/}
 	echo "$c"
 }
@@ -51,6 +52,23 @@ cmp "$pool/guest1/etc/passwd" "$mnt/guest1/etc/passwd" || fail "pool not served"
 kill -TERM "$pid"; wait "$pid" || true
 $post 2>/dev/null || true
 mountpoint -q "$mnt" && fail "still mounted after stop"
+
+# A guest instance (cowfs@$(systemd-escape --path POOL/GUEST)): the same
+# commands serve that guest alone at the mount's root (the pool needs its
+# state to tell a guest from a pool: unify it once first).
+"$VUNIFY" unify "$pool" >/dev/null 2>&1 || fail "vunify unify failed"
+src=$pool/guest1
+start=$(expand "$(sed -n 's/^ExecStart=//p' "$u/cowfs@.service")")
+post=$(expand "$(sed -n 's/^ExecStopPost=-//p' "$u/cowfs@.service")")
+# shellcheck disable=SC2086
+$start & pid=$!
+at_exit "kill $pid 2>/dev/null; umount -l '$mnt' 2>/dev/null"
+for _ in $(seq 1 100); do mountpoint -q "$mnt" && break; sleep 0.1; done
+mountpoint -q "$mnt" || fail "cowfs@ of a guest did not mount $mnt"
+cmp "$pool/guest1/etc/passwd" "$mnt/etc/passwd" || fail "the guest instance does not serve guest1 at its root"
+kill -TERM "$pid"; wait "$pid" || true
+$post 2>/dev/null || true
+mountpoint -q "$mnt" && fail "still mounted after stopping the guest instance"
 
 # fstab: `mount -t fuse.cowfs POOL MNT -o OPTS` runs
 # `mount.fuse3 POOL MNT -t cowfs -o OPTS`, which starts "cowfs POOL MNT -o
