@@ -60,7 +60,7 @@ static void dir_seek(struct cf_dir *d, off_t offset)
 void cf_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct cf_fs *fs = cf_req_fs(req);
-	struct cf_dir *d;
+	struct cf_dir *d = NULL;	/* gcc -O3 cannot see dir_open set it */
 	int r;
 
 	/* Without OPENDIR/RELEASEDIR (the kernel can do without, and then
