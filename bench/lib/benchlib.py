@@ -13,6 +13,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 BENCH_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -100,11 +101,19 @@ def timed(argv, cwd=None, out=None):
         with open(out or os.devnull, "w") as o:
             p = subprocess.Popen(["/usr/bin/time", "-v", "-o", tf.name] + list(argv), cwd=cwd,
                                  stdout=o, stderr=subprocess.STDOUT, start_new_session=True)
-            try:
-                rc = p.wait(timeout=TIMEOUT)
-            except subprocess.TimeoutExpired:     # a hung peer must not stop the run
+            # A hung peer must not stop the run: a timer kills it.  Not
+            # p.wait(timeout=...): that polls with sleeps of up to 50 ms,
+            # which rounded every wall time up to the next 50 ms step.
+            hung = threading.Event()
+
+            def kill():
+                hung.set()
                 os.killpg(p.pid, 9)
-                p.wait()
+            timer = threading.Timer(TIMEOUT, kill)
+            timer.start()
+            rc = p.wait()
+            timer.cancel()
+            if hung.is_set():
                 rc = 124
         wall = time.monotonic() - t0
         t = tf.read()

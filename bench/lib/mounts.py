@@ -10,14 +10,40 @@ import benchlib as B
 
 FUSE_PEERS = ["bindfs", "fuse-overlayfs", "unionfs-fuse", "rofiles-fuse", "passthrough_ll"]
 TOOLS = ["native", "overlayfs", "cowfs"] + FUSE_PEERS
+# Variants for suite 4: cowfs without FUSE passthrough and over io_uring
+# (passthrough on), libfuse's passthrough_hp (passthrough on, as it defaults)
+# and the same over io_uring.  All from the same libfuse source.
+COWFS_VARIANTS = ["cowfs-nopt", "cowfs-uring"]
+HP_PEERS = ["passthrough_hp", "passthrough_hp-uring"]
 # Tools that give a writer a private copy of a shared (hard-linked) file.
-COPYUP = ["overlayfs", "cowfs", "fuse-overlayfs", "unionfs-fuse", "rofiles-fuse"]
+COPYUP = ["overlayfs", "cowfs", "fuse-overlayfs", "unionfs-fuse", "rofiles-fuse"] + COWFS_VARIANTS
+URING_PARAM = "/sys/module/fuse/parameters/enable_uring"
+
+
+def uring_param():
+    """The kernel's fuse.enable_uring ("Y"/"N"), or None without it."""
+    try:
+        with open(URING_PARAM) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def set_uring_param(value):
+    """Set fuse.enable_uring ("Y"/"N"); the suites put it back when done."""
+    with open(URING_PARAM, "w") as f:
+        f.write(value + "\n")
 
 
 def available(tool):
     """None when tool can run here, else why not."""
-    if tool == "cowfs":
+    if tool.endswith("-uring") and uring_param() is None:
+        return "kernel without FUSE over io_uring"
+    if tool == "cowfs" or tool in COWFS_VARIANTS:
         return None if os.access(B.COWFS, os.X_OK) else "not built"
+    if tool in HP_PEERS:
+        p = os.path.join(B.BIN, "passthrough_hp")
+        return None if os.access(p, os.X_OK) else "not built (bench/build-passthrough-hp)"
     if tool == "passthrough_ll":
         p = os.path.join(B.BIN, "passthrough_ll")
         return None if os.access(p, os.X_OK) else "not built (bench/run builds it)"
@@ -45,9 +71,10 @@ def _wait_mounted(mp, proc, timeout=10):
     return False
 
 
-def mount(tool, src, scratch):
+def mount(tool, src, scratch, extra=()):
     """Serve src; returns (path, unmount).  unmount.proc is the daemon's
-    Popen (None for native and overlayfs), unmount.log its stderr file."""
+    Popen (None for native and overlayfs), unmount.log its stderr file.
+    extra: more daemon arguments (e.g. ["-d"] to count requests)."""
     if tool == "native":
         return src, lambda: None
     B.rm_tree(scratch)
@@ -64,6 +91,12 @@ def mount(tool, src, scratch):
     else:
         argv = {
             "cowfs": [B.COWFS, "-f", src, mp],
+            "cowfs-nopt": [B.COWFS, "-f", "-o", "passthrough=off", src, mp],
+            # cowfs turns fuse.enable_uring on itself (and says so)
+            "cowfs-uring": [B.COWFS, "-f", "-o", "io_uring", src, mp],
+            "passthrough_hp": [os.path.join(B.BIN, "passthrough_hp"), "--foreground", src, mp],
+            "passthrough_hp-uring": [os.path.join(B.BIN, "passthrough_hp"), "--foreground",
+                                     "-o", "io_uring", src, mp],
             "bindfs": ["bindfs", "-f", src, mp],
             "fuse-overlayfs": ["fuse-overlayfs", "-f", "-o",
                                "lowerdir=%s,upperdir=%s,workdir=%s" % (src, up, wk), mp],
@@ -73,7 +106,9 @@ def mount(tool, src, scratch):
             "rofiles-fuse": ["rofiles-fuse", "--copyup", src, mp, "-f", "-o", "dev,suid"],
             "passthrough_ll": [os.path.join(B.BIN, "passthrough_ll"), "-f", "-o",
                                "source=" + src, mp],
-        }[tool]
+        }[tool] + list(extra)
+        if tool == "passthrough_hp-uring" and uring_param() != "Y":
+            set_uring_param("Y")
         proc = subprocess.Popen(argv, stdout=errf, stderr=errf)
     if not _wait_mounted(mp, proc):
         if proc:

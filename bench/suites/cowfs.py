@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
 """Suite 4, cowfs: one unified pool (bookworm-min1 + bookworm-full, plus
-bench files) served by native ext4 (the limit), kernel overlayfs, cowfs and
-the FUSE peers (bindfs, fuse-overlayfs, unionfs-fuse -o cow, rofiles-fuse
+bench files) served by native ext4 (the limit), kernel overlayfs, cowfs
+(default: FUSE passthrough), cowfs -o passthrough=off ("cowfs-nopt"), cowfs
+-o io_uring ("cowfs-uring", passthrough on), libfuse's passthrough_hp example
+(passthrough on, its default) with and without -o io_uring, and the other
+FUSE peers (bindfs, fuse-overlayfs, unionfs-fuse -o cow, rofiles-fuse
 --copyup, libfuse's passthrough_ll example).  Per repetition each tool gets a
-fresh mount and runs every workload; tools are interleaved.
+fresh mount and runs every workload; tools are interleaved.  The kernel's
+fuse.enable_uring is put back as it was found.
 Workloads (time, lower is better):
   walk_warm / walk_cold  find over both guests, one stat per entry; walk_warm
                          is the walk right after a first (warm-up) walk
@@ -12,7 +16,8 @@ Workloads (time, lower is better):
                          invalidates a directory's atime after an uncached
                          READDIR), the third needs no request at all
   tar_cold               tar of both guests piped to cat
-  seq2g_cold / _warm     dd of a 2 GiB file, 1 MiB blocks
+  seq2g_cold / _warm     dd of a 2 GiB file, 1 MiB blocks: cold, then the
+  / _warm2               first and the second warm re-read
   extract_sync           untar ~10k small files (two guests' usr/share) + sync
   rand4k_warm            fio 4k random reads (psync) on a 256 MiB file: µs/IO
   first_write_1m/_100m   open a shared 1 MB / 100 MB file for writing, write
@@ -21,8 +26,15 @@ Workloads (time, lower is better):
                          hard link for kernel overlayfs (its copy-up of an
                          immutable file fails with EPERM) and rofiles-fuse
                          (it cannot rename over an immutable file);
-                         "native" is the physical limit of a copy-up:
-                         copying the file, then the write.
+                         "native" is the durable floor of a copy-up:
+                         copy_file_range of the file (with its mode,
+                         owner and times) into a new temporary name in
+                         the same directory, rename over the old name,
+                         then the write.  No fsync, like cowfs's copy-up:
+                         ext4's auto_da_alloc starts the data's writeback
+                         at a rename over an existing name, so after a
+                         power cut the name holds the old or the complete
+                         new content.
 """
 import json
 import os
@@ -36,6 +48,9 @@ import benchlib as B  # noqa: E402
 import mounts as M  # noqa: E402
 
 GUESTS = ["bookworm-min1", "bookworm-full"]
+# COWFS_SKIP: tools to leave out of a run (native, the limit, always runs).
+TOOLS = [t for t in ["native", "overlayfs", "cowfs"] + M.COWFS_VARIANTS + M.HP_PEERS + M.FUSE_PEERS
+         if t == "native" or t not in os.environ.get("COWFS_SKIP", "").split(",")]
 FIO_SECONDS = int(os.environ.get("FIO_SECONDS", "4"))
 # Tools that cannot copy up an immutable CoW link (seen here: kernel overlayfs
 # fails the open with EPERM, rofiles-fuse cannot rename over it); they are
@@ -89,16 +104,32 @@ def first_write(path):
     return (time.perf_counter() - t0) * 1000.0
 
 
-def copy_limit(src_file, scratch):
+def durable_floor(src_file, scratch):
+    """What a crash-safe private copy costs on native ext4 (ms): copy the
+    file into a temporary name beside the old one, rename over it, write
+    the byte.  The old name exists (empty: making a full copy would warm
+    the source's cache, which the tools read cold)."""
     os.makedirs(scratch, exist_ok=True)
-    dst = os.path.join(scratch, "copy-limit")
+    old = os.path.join(scratch, "floor")
+    tmp = os.path.join(scratch, ".floor.tmp")
+    open(old, "w").close()
     t0 = time.perf_counter()
-    shutil.copyfile(src_file, dst)
-    fd = os.open(dst, os.O_WRONLY)
+    sfd = os.open(src_file, os.O_RDONLY)
+    dfd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    st = os.fstat(sfd)
+    while os.copy_file_range(sfd, dfd, 1 << 30):
+        pass
+    os.fchown(dfd, st.st_uid, st.st_gid)
+    os.fchmod(dfd, st.st_mode & 0o7777)
+    os.utime(dfd, ns=(st.st_atime_ns, st.st_mtime_ns))
+    os.close(dfd)
+    os.close(sfd)
+    os.rename(tmp, old)
+    fd = os.open(old, os.O_WRONLY)
     os.pwrite(fd, b"x", 0)
     os.close(fd)
     ms = (time.perf_counter() - t0) * 1000.0
-    os.unlink(dst)
+    os.unlink(old)
     return ms
 
 
@@ -110,8 +141,10 @@ def fio_us(path):
     return 1e6 / iops if iops else None
 
 
-def run_tool(tool, p, src, scratch, tarball):
-    """All workloads on served path p; returns {workload: value}."""
+def run_tool(tool, p, src, scratch, tarball, done=lambda key: None):
+    """All workloads on served path p; returns {workload: value}.  done(key)
+    is called after each workload (bench/cowfs-requests counts the requests
+    of each from the daemon's -d log)."""
     out = {}
     guests = " ".join(os.path.join(p, g) for g in GUESTS)
 
@@ -120,27 +153,33 @@ def run_tool(tool, p, src, scratch, tarball):
             B.drop_caches()
         r = B.timed_sh(cmd)
         out[key] = r["wall"] if r["rc"] == 0 else "failed (rc %d)" % r["rc"]
+        done(key)
 
     B.timed_sh("find %s -printf '%%s\\n' > /dev/null" % guests)          # warm-up
+    done("walk_first")
     t("find %s -printf '%%s\\n' > /dev/null" % guests, "walk_warm")
     t("find %s -printf '%%s\\n' > /dev/null" % guests, "walk_steady_warm")
     t("find %s -printf '%%s\\n' > /dev/null" % guests, "walk_cold", cold=True)
     t("tar cf - -C %s %s | cat > /dev/null" % (p, " ".join(GUESTS)), "tar_cold", cold=True)
     t("dd if=%s/bench/big2g of=/dev/null bs=1M status=none" % p, "seq2g_cold", cold=True)
     t("dd if=%s/bench/big2g of=/dev/null bs=1M status=none" % p, "seq2g_warm")
+    t("dd if=%s/bench/big2g of=/dev/null bs=1M status=none" % p, "seq2g_warm2")
     x = os.path.join(p, "bench", "x")
     os.makedirs(x, exist_ok=True)
     t("tar xf %s -C %s && sync" % (tarball, x), "extract_sync")
     B.sh("rm -rf %s" % x, check=False)
+    done("extract_cleanup")
     B.sh("cat %s/bench/fio.dat > /dev/null" % p)
+    done("fio_warmup")
     try:
         out["rand4k_warm"] = fio_us(os.path.join(p, "bench", "fio.dat"))
     except Exception as e:  # noqa: BLE001 - a peer failing must not stop the suite
         out["rand4k_warm"] = "failed (%s)" % type(e).__name__
+    done("rand4k_warm")
     for name, key in (("1m", "first_write_1m"), ("100m", "first_write_100m")):
         try:
             if tool == "native":
-                out[key] = copy_limit(os.path.join(src, "bench", "cow" + name), scratch)
+                out[key] = durable_floor(os.path.join(src, "bench", "cow" + name), scratch)
             elif tool not in M.COPYUP:
                 out[key] = "no copy-up"
             else:
@@ -148,6 +187,7 @@ def run_tool(tool, p, src, scratch, tarball):
                 out[key] = first_write(os.path.join(p, "bench", f))
         except OSError as e:
             out[key] = "failed (%s)" % (os.strerror(e.errno) if e.errno else e)
+        done(key)
     return out
 
 
@@ -157,11 +197,21 @@ def main():
     scratch = os.path.join(B.WORK, "cowfs-mnt")
     tarball = os.path.join(B.WORK, "small-files.tar")
     prepare(src, tarball)
-    status = {t: M.available(t) for t in M.TOOLS}
+    status = {t: M.available(t) for t in TOOLS}
+    uring = M.uring_param()
+    try:
+        samples, notes = measure(src, scratch, tarball, status)
+    finally:
+        if uring is not None and M.uring_param() != uring:
+            M.set_uring_param(uring)
+    report(src, scratch, status, samples, notes)
+
+
+def measure(src, scratch, tarball, status):
     samples = {}
     notes = {}
     for rep in range(B.RUNS):
-        for tool in M.TOOLS:
+        for tool in TOOLS:
             if status[tool]:
                 continue
             B.log("cowfs: rep %d/%d %s" % (rep + 1, B.RUNS, tool))
@@ -182,12 +232,17 @@ def main():
                     samples.setdefault(wl, {}).setdefault(tool, []).append(v)
             B.log("cowfs: %s %s" % (tool, {k: (round(v, 3) if not isinstance(v, str) else v)
                                            for k, v in res.items()}))
-    wls = ["walk_warm", "walk_steady_warm", "walk_cold", "tar_cold", "seq2g_cold", "seq2g_warm", "extract_sync",
+    return samples, notes
+
+
+def report(src, scratch, status, samples, notes):
+    wls = ["walk_warm", "walk_steady_warm", "walk_cold", "tar_cold", "seq2g_cold", "seq2g_warm", "seq2g_warm2",
+           "extract_sync",
            "rand4k_warm", "first_write_1m", "first_write_100m"]
     table = {}
     for wl in wls:
         row = {}
-        for tool in M.TOOLS:
+        for tool in TOOLS:
             if status[tool]:
                 row[tool] = status[tool]
             elif tool in samples.get(wl, {}):
@@ -197,14 +252,18 @@ def main():
         table[wl] = row
     entries = int(B.sh("find %s | wc -l" % " ".join(os.path.join(src, g) for g in GUESTS)).stdout)
     B.rm_tree(scratch)
-    B.rm_tree(src)
+    if os.environ.get("COWFS_KEEP_SRC") != "1":      # bench/cowfs-requests reuses it
+        B.rm_tree(src)
     B.write_results("cowfs", {
-        "tools": M.TOOLS, "workloads": table, "units": UNITS,
+        "tools": TOOLS, "workloads": table, "units": UNITS,
         "status": {t: s for t, s in status.items() if s},
         "cowfs": B.binary_info(B.COWFS), "vunify": B.binary_info(B.VUNIFY),
         "tree_entries": entries,
-        "note": "Tree: %s (%d entries). first_write: the native column is the cost of copying "
-                "the file (the floor of any copy-up); bindfs and passthrough_ll write in place; "
+        "note": "Tree: %s (%d entries). first_write: the native column is the durable floor of "
+                "a copy-up (copy_file_range into a temporary name beside the old one, rename "
+                "over it, then the write; no fsync: like cowfs's copy-up it relies on ext4's "
+                "auto_da_alloc flush at a rename over an existing name); bindfs, passthrough_ll "
+                "and passthrough_hp write in place; "
                 "kernel overlayfs and rofiles-fuse are given a plain hard link, since they "
                 "fail on an immutable CoW link (EPERM)."
                 % (" + ".join(GUESTS), entries),
