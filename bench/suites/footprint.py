@@ -98,6 +98,16 @@ def changed_meta(before):
     return {"paths": len(paths), "by_kind": kinds, "examples": sorted(paths)[:8]}
 
 
+def public_path(rel):
+    """A guest path fit for the repository: apt names its list files after the
+    mirror they came from (HOST_debian_dists_...), and no package registry's
+    host name goes into the project, so that part is replaced."""
+    if rel.startswith("var/lib/apt/lists/") and "_" in rel:
+        head, name = rel.rsplit("/", 1)
+        return head + "/MIRROR_" + name.split("_", 1)[1]
+    return rel
+
+
 def private_files(guest_dir, top=10):
     """The largest regular files of a guest that share their data with no other
     guest (each inode once), with a hint why."""
@@ -116,7 +126,7 @@ def private_files(guest_dir, top=10):
         if paths >= nlink or (cow and paths == nlink - 1):
             hint = ("hard-linked inside the guest (%d links)" % paths if paths > 1 and not cow
                     else "CoW link, no other guest" if cow else "not linked")
-            rows.append({"path": os.path.relpath(p, guest_dir), "kib": blocks // 2, "why": hint})
+            rows.append({"path": public_path(os.path.relpath(p, guest_dir)), "kib": blocks // 2, "why": hint})
     rows.sort(key=lambda r: -r["kib"])
     return rows[:top]
 
