@@ -398,7 +398,6 @@ static int save_root_groups(struct cf_fs *fs)
 /* -o metrics=FILE, metrics_interval=SECS; the counters exist either way. */
 static int metrics_init(struct cf_fs *fs, const struct conf *c, const char *mnt)
 {
-	const char *uring = getenv("FUSE_URING_ENABLE");	/* libfuse reads it too */
 	char *path = NULL;
 	int r;
 
@@ -413,7 +412,7 @@ static int metrics_init(struct cf_fs *fs, const struct conf *c, const char *mnt)
 		return -1;
 	}
 	r = cf_metrics_init(&fs->metrics, path, c->metrics_interval ? c->metrics_interval :
-			    DEFAULT_METRICS_INTERVAL, c->io_uring || (uring && atoi(uring)), mnt);
+			    DEFAULT_METRICS_INTERVAL, mnt);
 	if (r < 0) {
 		fprintf(stderr, COWFS_PROG ": metrics: %s\n", strerror(-r));
 		return -1;

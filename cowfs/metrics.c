@@ -143,7 +143,7 @@ void cf_metrics_flags_restored(struct cf_metrics *m, unsigned n)
 	atomic_fetch_add_explicit(&m->flags_restored, n, memory_order_relaxed);
 }
 
-int cf_metrics_init(struct cf_metrics *m, char *path, unsigned interval, bool io_uring_asked,
+int cf_metrics_init(struct cf_metrics *m, char *path, unsigned interval,
 		    const char *mountpoint)
 {
 	pthread_condattr_t ca;
@@ -152,7 +152,6 @@ int cf_metrics_init(struct cf_metrics *m, char *path, unsigned interval, bool io
 	memset(m, 0, sizeof(*m));	/* every counter 0 (atomics of static layout) */
 	m->path = path;
 	m->interval = interval ? interval : 1;
-	m->io_uring_asked = io_uring_asked;
 	m->mountpoint = mountpoint;
 	clock_gettime(CLOCK_REALTIME, &m->started);
 	pthread_mutex_init(&m->lock, NULL);

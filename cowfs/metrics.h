@@ -118,10 +118,9 @@ struct cf_metrics {
 	atomic_uint_fast64_t copyup_ns;		/* sum of the durations */
 	atomic_uint_fast64_t copyup_le[CF_COPYUP_BUCKETS + 1];	/* per bucket, +Inf last */
 	atomic_uint_fast64_t flags_restored;
-	/* State gauges, 0 or 1.  passthrough: set by the code that turns
-	 * FUSE passthrough on (none yet). */
+	/* State gauges, 0 or 1: what cf_init negotiated (the INIT wrapper);
+	 * passthrough.c turns passthrough's off if the kernel refuses it. */
 	atomic_int passthrough_active, io_uring_active;
-	bool io_uring_asked;	/* libfuse's -o io_uring was given */
 
 	/* the operations libfuse calls (outer) and cowfs's own (inner) */
 	struct fuse_lowlevel_ops inner, outer;
@@ -141,7 +140,7 @@ struct cf_metrics {
 /* Counters at zero; @path (taken over, may be NULL) written every
  * @interval seconds once started, labelled with @mountpoint (kept).  0 or
  * -errno. */
-int cf_metrics_init(struct cf_metrics *m, char *path, unsigned interval, bool io_uring_asked,
+int cf_metrics_init(struct cf_metrics *m, char *path, unsigned interval,
 		    const char *mountpoint);
 void cf_metrics_destroy(struct cf_metrics *m);
 /* The table to hand to libfuse: @ops with every request operation counted. */
