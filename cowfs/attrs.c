@@ -95,6 +95,30 @@ static int chmod_fd(int fd, mode_t mode)
 	return chmod(proc, mode) < 0 ? -errno : 0;
 }
 
+/*
+ * HANDLE_KILLPRIV_V2 (session.c) leaves to the filesystem what the VFS does
+ * for ext4 when a caller without CAP_FSETID writes or truncates: setuid
+ * goes, and setgid where the group may execute.  The daemon holds
+ * CAP_FSETID, so ext4 would keep both on the daemon's write: the kernel
+ * flags such a request and this removes them.  (File capabilities ext4
+ * removes on any write, truncate or chown, the daemon's included.)
+ */
+int cf_kill_suidgid(int fd)
+{
+	mode_t kill = S_ISUID;
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return 0;
+	if (st.st_mode & S_IXGRP)
+		kill |= S_ISGID;
+	if (!(st.st_mode & kill))
+		return 0;
+	return chmod_fd(fd, st.st_mode & 07777 & ~kill);
+}
+
 static int set_mode(int fd, int ofd, mode_t mode)
 {
 	if (ofd >= 0)
@@ -147,6 +171,11 @@ static int apply_setattr(int fd, int ofd, const struct stat *attr, int to_set)
 		r = set_owner(fd, attr, to_set);
 	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE))
 		r = cf_truncate(fd, ofd, attr->st_size);
+	/* The kernel's FATTR_KILL_SUIDGID (libfuse passes it in this bit):
+	 * a truncate by a caller without CAP_FSETID, or a chown (which ext4
+	 * has done already). */
+	if (r == 0 && (to_set & FUSE_SET_ATTR_KILL_SUID))
+		r = cf_kill_suidgid(ofd >= 0 ? ofd : fd);
 	if (r == 0 && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)))
 		r = set_times(fd, attr, to_set);
 	return r;

@@ -92,3 +92,47 @@ int cf_drop_resource_cap(void)
 		return -errno;
 	return 0;
 }
+
+/*
+ * A passthrough backing file writes with the credentials it was registered
+ * with (the kernel takes them at FUSE_DEV_IOC_BACKING_OPEN), and ext4 keeps
+ * setuid/setgid on a write whose credentials hold CAP_FSETID.  With
+ * HANDLE_KILLPRIV_V2 the kernel leaves that removal to the filesystem, and
+ * passthrough writes never reach the daemon: so the backing file is
+ * registered without CAP_FSETID, and ext4 removes setuid (and setgid where
+ * group-executable) on every passthrough write, as for a writer without
+ * the capability.  Only this thread's effective set changes, and only
+ * around the registration.  Returns the capability data to restore, or
+ * -errno.
+ */
+int cf_fsetid_drop(struct cf_caps *saved)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2];
+	const unsigned idx = CAP_FSETID / 32, bit = 1u << (CAP_FSETID % 32);
+
+	if (syscall(SYS_capget, &h, d) < 0)
+		return -errno;
+	saved->effective[0] = d[0].effective;
+	saved->effective[1] = d[1].effective;
+	if (!(d[idx].effective & bit))
+		return 0;
+	d[idx].effective &= ~bit;
+	if (syscall(SYS_capset, &h, d) < 0)
+		return -errno;
+	return 1;
+}
+
+void cf_fsetid_restore(const struct cf_caps *saved, int dropped)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2];
+	int err = errno;
+
+	if (dropped > 0 && syscall(SYS_capget, &h, d) == 0) {
+		d[0].effective = saved->effective[0];
+		d[1].effective = saved->effective[1];
+		syscall(SYS_capset, &h, d);
+	}
+	errno = err;
+}

@@ -40,7 +40,8 @@ static int truncate_opened(int fd, int flags)
  * so it cannot become shared until we close it; only then is O_TRUNC done.
  * 0 and *fdp on success, 1 when the caller must break, negative errno.
  */
-static int open_private(struct cf_fs *fs, struct cf_inode *in, int flags, int *fdp)
+static int open_private(struct cf_fs *fs, struct cf_inode *in, int flags, bool kill,
+			int *fdp)
 {
 	int fd = cf_open_inode(fs, in, backing_flags(flags) & ~O_TRUNC), r;
 
@@ -52,6 +53,8 @@ static int open_private(struct cf_fs *fs, struct cf_inode *in, int flags, int *f
 	}
 	if (flags & O_TRUNC) {
 		r = truncate_opened(fd, flags);
+		if (r == 0 && kill)
+			r = cf_kill_suidgid(fd);
 		if (r < 0) {
 			close(fd);
 			return r;
@@ -110,7 +113,7 @@ void cf_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	if (wr) {
-		r = open_private(fs, in, fi->flags, &fd);
+		r = open_private(fs, in, fi->flags, fi->kill_suidgid, &fd);
 	} else {
 		fd = cf_open_inode(fs, in, backing_flags(fi->flags));
 		r = fd < 0 ? fd : 0;
@@ -176,7 +179,7 @@ static int create_over_cow(fuse_req_t req, int pfd, const char *name, int flags)
 
 /* O_TRUNC as the caller: the kernel checked no write permission for a
  * name it thought absent. */
-static int truncate_as_caller(fuse_req_t req, int fd, int flags)
+static int truncate_as_caller(fuse_req_t req, int fd, int flags, bool kill)
 {
 	int cr = cf_creds_enter(req, false), r;
 
@@ -184,12 +187,15 @@ static int truncate_as_caller(fuse_req_t req, int fd, int flags)
 		return cr;
 	r = truncate_opened(fd, flags);
 	cf_creds_leave(cf_req_fs(req), cr);
+	if (r == 0 && kill)
+		r = cf_kill_suidgid(fd);
 	return r;
 }
 
 /* The file of a FUSE_CREATE: made, or, without O_EXCL, the existing one
  * when it is private (a CoW link is copied up first).  The fd or -errno. */
-static int create_open(fuse_req_t req, int pfd, const char *name, int flags, mode_t mode)
+static int create_open(fuse_req_t req, int pfd, const char *name, int flags, mode_t mode,
+		       bool kill)
 {
 	int fd = open_as_caller(req, pfd, name, flags & ~O_TRUNC, mode), r;
 
@@ -203,7 +209,7 @@ static int create_open(fuse_req_t req, int pfd, const char *name, int flags, mod
 		fd = create_over_cow(req, pfd, name, flags);
 	if (fd < 0 || !(flags & O_TRUNC))
 		return fd;
-	r = truncate_as_caller(req, fd, flags);
+	r = truncate_as_caller(req, fd, flags, kill);
 	if (r < 0) {
 		close(fd);
 		return r;
@@ -264,7 +270,7 @@ void cf_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		fuse_reply_err(req, -pfd);
 		return;
 	}
-	fd = create_open(req, pfd, name, flags, mode);
+	fd = create_open(req, pfd, name, flags, mode, fi->kill_suidgid);
 	r = fd < 0 ? fd : created_entry(fs, pfd, name, fd, &e);
 	cf_fd_put(fs, pin);
 	reply_created(req, r, fd, r == 0 ? cf_inode(fs, e.ino) : NULL, &e, fi);
@@ -385,24 +391,46 @@ void cf_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_buf, of
 		  struct fuse_file_info *fi)
 {
 	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in_buf));
-	ssize_t n;
+	ssize_t n = 0;
 
 	(void)ino;
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	out.buf[0].fd = cf_fh_fd(fi);
 	out.buf[0].pos = off;
-	n = fuse_buf_copy(&out, in_buf, 0);
+	/* A writer without CAP_FSETID (HANDLE_KILLPRIV_V2): first, as the
+	 * VFS does. */
+	if (fi->kill_suidgid)
+		n = cf_kill_suidgid(cf_fh_fd(fi));
+	if (n == 0)
+		n = fuse_buf_copy(&out, in_buf, 0);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else
 		fuse_reply_write(req, (size_t)n);
 }
 
+/*
+ * fallocate and copy_file_range come without the kernel's KILL_SUIDGID flag
+ * (HANDLE_KILLPRIV_V2 flags writes, truncates and O_TRUNC opens only), yet
+ * ext4 removes setuid/setgid on both for a caller without CAP_FSETID.  So
+ * both run with the caller's fsuid, fsgid and groups: for a caller other
+ * than root, that leaves the daemon's thread without CAP_FSETID and ext4
+ * decides as it would for the caller.  The fds are open already, so no
+ * permission is checked again.
+ */
 void cf_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
 		  struct fuse_file_info *fi)
 {
+	int cr = cf_creds_enter(req, false), r;
+
 	(void)ino;
-	fuse_reply_err(req, fallocate(cf_fh_fd(fi), mode, off, len) < 0 ? errno : 0);
+	if (cr < 0) {
+		fuse_reply_err(req, -cr);
+		return;
+	}
+	r = fallocate(cf_fh_fd(fi), mode, off, len) < 0 ? errno : 0;
+	cf_creds_leave(cf_req_fs(req), cr);
+	fuse_reply_err(req, r);
 }
 
 void cf_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
@@ -410,13 +438,21 @@ void cf_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 			struct fuse_file_info *fi_out, size_t len, int flags)
 {
 	loff_t in = off_in, out = off_out;
+	int cr = cf_creds_enter(req, false), err;
 	ssize_t n;
 
 	(void)ino_in;
 	(void)ino_out;
+	if (cr < 0) {
+		fuse_reply_err(req, -cr);
+		return;
+	}
+	/* As the caller: see cf_fallocate. */
 	n = copy_file_range(cf_fh_fd(fi_in), &in, cf_fh_fd(fi_out), &out, len, (unsigned)flags);
+	err = errno;
+	cf_creds_leave(cf_req_fs(req), cr);
 	if (n < 0)
-		fuse_reply_err(req, errno);
+		fuse_reply_err(req, err);
 	else
 		fuse_reply_write(req, (size_t)n);
 }

@@ -87,6 +87,10 @@ void cf_fix_attr(struct cf_inode *in, struct stat *st);
 /* Set the size of @fd's inode: through @wfd when it is open for writing,
  * else through @fd's /proc/self/fd path.  0 or -errno. */
 int cf_truncate(int fd, int wfd, off_t size);
+/* Remove setuid, and setgid where group-executable, from @fd's regular
+ * file, as the VFS does on a write by a caller without CAP_FSETID (the
+ * kernel's KILL_SUIDGID flags).  0 or -errno. */
+int cf_kill_suidgid(int fd);
 void cf_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void cf_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		struct fuse_file_info *fi);
@@ -106,5 +110,15 @@ void cf_creds_leave(struct cf_fs *fs, int entered);
  * writes are its writes: no quota exemption, no reserved blocks).  0 or
  * -errno. */
 int cf_drop_resource_cap(void);
+
+/* This thread's effective capabilities, as cf_fsetid_drop found them. */
+struct cf_caps {
+	uint32_t effective[2];
+};
+
+/* Drop CAP_FSETID from this thread's effective set (1: dropped, 0: it was
+ * not there, -errno); cf_fsetid_restore puts it back. */
+int cf_fsetid_drop(struct cf_caps *saved);
+void cf_fsetid_restore(const struct cf_caps *saved, int dropped);
 
 #endif

@@ -15,7 +15,8 @@
  * it and closed on the last release, and registers it from a read-only fd:
  * a write open still gets a writable backing file, and the registered file
  * itself never counts as a writer (vunify's read lease on a file that is
- * only being read stays possible).  A mount either passes every regular
+ * only being read stays possible).  It is registered without CAP_FSETID,
+ * so that ext4 removes setuid/setgid on passthrough writes (creds.c).  A mount either passes every regular
  * file through or none: a registration refused for good (no
  * CAP_SYS_ADMIN, an older kernel) turns passthrough off for the mount
  * before any inode used it, and a refusal on an inode already in use is an
@@ -45,16 +46,27 @@ static pthread_mutex_t *backing_lock(struct cf_fs *fs, struct cf_inode *in)
  * read-only fd of its own.  The id (> 0) or -errno. */
 static int register_backing(fuse_req_t req, struct cf_fs *fs, struct cf_inode *in, int fd)
 {
-	int rfd = fd, id, err;
+	struct cf_caps caps;
+	int rfd = fd, id, err, dropped;
 
 	if ((fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDONLY) {
 		rfd = cf_open_inode(fs, in, O_RDONLY | O_NOFOLLOW);
 		if (rfd < 0)
 			return rfd;
 	}
+	/* Without CAP_FSETID: ext4 then removes setuid/setgid on the
+	 * passthrough writes the daemon never sees (cf_fsetid_drop). */
+	dropped = cf_fsetid_drop(&caps);
+	if (dropped < 0) {
+		id = 0;
+		err = -dropped;
+		goto out;
+	}
 	errno = 0;
 	id = fuse_passthrough_open(req, rfd);
 	err = errno;
+	cf_fsetid_restore(&caps, dropped);
+out:
 	if (rfd != fd)
 		close(rfd);
 	if (id > 0)

@@ -26,10 +26,17 @@ static void cf_init(void *userdata, struct fuse_conn_info *conn)
 	uint64_t want = FUSE_CAP_SPLICE_WRITE | FUSE_CAP_READDIRPLUS |
 			FUSE_CAP_PARALLEL_DIROPS | FUSE_CAP_POSIX_ACL |
 			FUSE_CAP_DONT_MASK | FUSE_CAP_AUTO_INVAL_DATA | FUSE_CAP_ASYNC_READ |
-			FUSE_CAP_ATOMIC_O_TRUNC | FUSE_CAP_CACHE_SYMLINKS;
+			FUSE_CAP_ATOMIC_O_TRUNC | FUSE_CAP_CACHE_SYMLINKS |
+			FUSE_CAP_HANDLE_KILLPRIV_V2;
 
 	fuse_set_feature_flag(conn, want & conn->capable_ext);
-	/* The kernel removes setuid/setgid on write and chown itself. */
+	/* KILLPRIV v2, not v1: with v2 the kernel flags the writes, truncates
+	 * and O_TRUNC opens whose caller lacks CAP_FSETID and the daemon
+	 * removes setuid/setgid (cf_kill_suidgid); passthrough writes do it
+	 * in ext4, the backing file being registered without CAP_FSETID.  It
+	 * also lets the kernel mark an inode without security.capability
+	 * (SB_NOSEC), so a write no longer costs a GETXATTR.  v1 would remove
+	 * setuid on root's writes too. */
 	fuse_unset_feature_flag(conn, FUSE_CAP_HANDLE_KILLPRIV | FUSE_CAP_WRITEBACK_CACHE);
 	/* Always readdirplus: "auto" sends it only for a directory's first
 	 * buffer (a page, some 25 entries), and every later entry then costs a
