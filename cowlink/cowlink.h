@@ -156,6 +156,16 @@ int cowlink_copy_data(int srcfd, int dstfd, off_t size);
 /* Copy owner, mode, xattrs, times from @srcfd to @dstfd (in that order, so
  * that chown does not clear setuid bits or capabilities set afterwards). */
 int cowlink_copy_meta(int srcfd, int dstfd);
+/* Copy every xattr of @srcfd but the marker onto @dstfd (ACLs and
+ * security.capability included, raw), the one copier of xattrs.  Through
+ * /proc/self/fd paths, so the fds may be O_PATH: symlinks and device nodes
+ * are reached without opening them.  A filesystem without xattrs has none
+ * to copy. */
+int cowlink_copy_xattrs(int srcfd, int dstfd);
+/* Remove every xattr of @fd (O_PATH allowed): a new file inherits a default
+ * ACL of its directory that the file it copies may not have, so a copy
+ * with exactly the source's xattrs strips them first. */
+int cowlink_strip_xattrs(int fd);
 
 /* A rename beside a guest's file moves the directory's mtime, which guests
  * observe (make, fontconfig and ldconfig caches key on it).  vunify takes
