@@ -117,41 +117,27 @@ static void usage(FILE *f)
  * may be served alone beside its pool's mount (docs/cowfs.md). */
 static int check_mounted(const char *src, const char *mnt)
 {
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	char *line = NULL;
-	size_t cap = 0;
+	struct cowlink_mounts ms;
 	int r = 0;
 
-	if (!f)
+	if (cowlink_mounts_read(&ms) < 0)
 		return 0;
-	while (r == 0 && getline(&line, &cap, f) > 0) {
-		char *sep = strstr(line, " - "), *fields[6], *save = NULL, *tok;
-		char mp[PATH_MAX], type[256], msrc[PATH_MAX];
-		int i = 0;
+	for (size_t i = 0; i < ms.n && r == 0; i++) {
+		const struct cowlink_mount *m = &ms.m[i];
 
-		if (!sep)
+		if (strcmp(m->fstype, "fuse.cowfs") != 0)
 			continue;
-		*sep = '\0';
-		for (tok = strtok_r(line, " ", &save); tok && i < 6; tok = strtok_r(NULL, " ", &save))
-			fields[i++] = tok;
-		if (i < 5 || sscanf(sep + 3, "%255s %4095s", type, msrc) != 2)
-			continue;
-		if (strcmp(type, "fuse.cowfs") != 0)
-			continue;
-		snprintf(mp, sizeof(mp), "%s", fields[4]);
-		cowlink_mountinfo_unescape(mp);
-		cowlink_mountinfo_unescape(msrc);
-		if (strcmp(mp, mnt) == 0) {
-			fprintf(stderr, COWFS_PROG ": %s is already a cowfs mount (of %s)\n", mnt, msrc);
+		if (strcmp(m->point, mnt) == 0) {
+			fprintf(stderr, COWFS_PROG ": %s is already a cowfs mount (of %s)\n", mnt,
+				m->source);
 			r = -EBUSY;
-		} else if (strcmp(src, msrc) == 0) {
+		} else if (strcmp(src, m->source) == 0) {
 			fprintf(stderr, COWFS_PROG ": %s is already mounted by cowfs at %s\n",
-				src, mp);
+				src, m->point);
 			r = -EBUSY;
 		}
 	}
-	free(line);
-	fclose(f);
+	cowlink_mounts_free(&ms);
 	return r;
 }
 

@@ -2,7 +2,6 @@
 /* Copy-up: a private copy of a CoW link with every piece of its metadata. */
 #include "cowlink/cowlink.h"
 
-#include <attr/libattr.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -10,6 +9,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 int cowlink_tmp_name(char *buf, size_t len)
@@ -103,17 +103,67 @@ int cowlink_copy_data(int srcfd, int dstfd, off_t size)
 	return 0;
 }
 
-/* libattr calls this for every xattr name: copy all but the marker. */
-static int copy_check(const char *name, struct error_context *ctx)
+/* The kernel's limits (XATTR_LIST_MAX, XATTR_SIZE_MAX): buffers this big
+ * never see ERANGE. */
+#define XATTR_BUF 65536
+
+int cowlink_strip_xattrs(int fd)
 {
-	(void)ctx;
-	return !cowlink_xattr_is_private(name);
+	char proc[COWLINK_FD_PATH_LEN], *names = malloc(XATTR_BUF);
+	ssize_t n;
+	int r = 0;
+
+	if (!names)
+		return -ENOMEM;
+	cowlink_fd_path(proc, sizeof(proc), fd);
+	n = listxattr(proc, names, XATTR_BUF);
+	if (n < 0)
+		r = errno == ENOTSUP ? 0 : -errno;
+	for (ssize_t i = 0; i < n && r == 0; i += (ssize_t)strlen(names + i) + 1)
+		if (removexattr(proc, names + i) < 0 && errno != ENODATA)
+			r = -errno;
+	free(names);
+	return r;
+}
+
+int cowlink_copy_xattrs(int srcfd, int dstfd)
+{
+	char src[COWLINK_FD_PATH_LEN], dst[COWLINK_FD_PATH_LEN];
+	char *names = malloc(XATTR_BUF), *val = malloc(XATTR_BUF);
+	ssize_t n = 0, len;
+	int r = 0;
+
+	if (!names || !val) {
+		r = -ENOMEM;
+		goto out;
+	}
+	cowlink_fd_path(src, sizeof(src), srcfd);
+	cowlink_fd_path(dst, sizeof(dst), dstfd);
+	n = listxattr(src, names, XATTR_BUF);
+	if (n < 0)
+		r = errno == ENOTSUP ? 0 : -errno;	/* none to copy */
+	for (ssize_t i = 0; i < n && r == 0; i += (ssize_t)strlen(names + i) + 1) {
+		const char *name = names + i;
+
+		if (cowlink_xattr_is_private(name))
+			continue;
+		len = getxattr(src, name, val, XATTR_BUF);
+		if (len < 0)
+			r = errno == ENODATA ? 0 : -errno;	/* removed meanwhile */
+		else if (setxattr(dst, name, val, (size_t)len, 0) < 0)
+			r = -errno;
+	}
+out:
+	free(names);
+	free(val);
+	return r;
 }
 
 int cowlink_copy_meta(int srcfd, int dstfd)
 {
 	struct stat st;
 	struct timespec ts[2];
+	int r;
 
 	if (fstat(srcfd, &st) < 0)
 		return -errno;
@@ -123,8 +173,9 @@ int cowlink_copy_meta(int srcfd, int dstfd)
 		return -errno;
 	if (fchmod(dstfd, st.st_mode & 07777) < 0)
 		return -errno;
-	if (attr_copy_fd(NULL, srcfd, NULL, dstfd, copy_check, NULL) != 0)
-		return errno ? -errno : -EIO;
+	r = cowlink_copy_xattrs(srcfd, dstfd);
+	if (r < 0)
+		return r;
 	ts[0] = st.st_atim;
 	ts[1] = st.st_mtim;
 	if (futimens(dstfd, ts) < 0)

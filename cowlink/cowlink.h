@@ -156,6 +156,16 @@ int cowlink_copy_data(int srcfd, int dstfd, off_t size);
 /* Copy owner, mode, xattrs, times from @srcfd to @dstfd (in that order, so
  * that chown does not clear setuid bits or capabilities set afterwards). */
 int cowlink_copy_meta(int srcfd, int dstfd);
+/* Copy every xattr of @srcfd but the marker onto @dstfd (ACLs and
+ * security.capability included, raw), the one copier of xattrs.  Through
+ * /proc/self/fd paths, so the fds may be O_PATH: symlinks and device nodes
+ * are reached without opening them.  A filesystem without xattrs has none
+ * to copy. */
+int cowlink_copy_xattrs(int srcfd, int dstfd);
+/* Remove every xattr of @fd (O_PATH allowed): a new file inherits a default
+ * ACL of its directory that the file it copies may not have, so a copy
+ * with exactly the source's xattrs strips them first. */
+int cowlink_strip_xattrs(int fd);
 
 /* A rename beside a guest's file moves the directory's mtime, which guests
  * observe (make, fontconfig and ldconfig caches key on it).  vunify takes
@@ -183,8 +193,29 @@ bool cowlink_is_tmp_name(const char *name, pid_t *pid);
  */
 #define COWLINK_FD_PATH_LEN 32
 const char *cowlink_fd_path(char *buf, size_t len, int fd);
-/* Undo /proc/self/mountinfo's octal escapes (space, tab, newline and
- * backslash are written as \ooo) in place. */
-void cowlink_mountinfo_unescape(char *s);
+/* One line of /proc/self/mountinfo, its fields unescaped (the kernel
+ * writes space, tab, newline and backslash as \ooo): any byte but NUL may
+ * be in them. */
+struct cowlink_mount {
+	int id;			/* statx's stx_mnt_id */
+	dev_t dev;		/* st_dev of the files in it */
+	char *root;		/* the directory of its filesystem mounted here */
+	char *point;		/* where, as this process sees it */
+	char *fstype;		/* "ext4", "fuse.cowfs" */
+	char *source;		/* "" when the line has none */
+};
+/* Parse one line in place (a trailing newline is dropped); @m's strings
+ * point into @line.  -EINVAL: not a mountinfo line. */
+int cowlink_mountinfo_parse(char *line, struct cowlink_mount *m);
+
+/* Every mount in /proc/self/mountinfo, in its order (lines that do not
+ * parse are left out).  @text owns the strings. */
+struct cowlink_mounts {
+	struct cowlink_mount *m;
+	size_t n;
+	char *text;
+};
+int cowlink_mounts_read(struct cowlink_mounts *ms);
+void cowlink_mounts_free(struct cowlink_mounts *ms);
 
 #endif

@@ -31,7 +31,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "cowlink/cowlink.h"
@@ -91,51 +90,6 @@ static void fail(struct clone *c, const char *path, const char *what, int err)
 
 /* ---- metadata ------------------------------------------------------------- */
 
-/* Remove every xattr of the inode behind @proc: a new file inherits a
- * default ACL its template twin may not have. */
-static int strip_xattrs(const char *proc)
-{
-	char buf[65536];
-	ssize_t n = listxattr(proc, buf, sizeof(buf));
-
-	if (n < 0)
-		return errno == ENOTSUP ? 0 : -errno;
-	for (ssize_t i = 0; i < n; i += (ssize_t)strlen(buf + i) + 1)
-		if (removexattr(proc, buf + i) < 0 && errno != ENODATA)
-			return -errno;
-	return 0;
-}
-
-/* Copy every xattr but the marker from @src to @dst (procfs paths of
- * O_PATH fds: they reach symlinks and device nodes without opening them). */
-static int copy_xattrs(const char *src, const char *dst)
-{
-	char names[65536];
-	ssize_t n = listxattr(src, names, sizeof(names));
-	void *val = NULL;
-	int r = 0;
-
-	if (n < 0)
-		return errno == ENOTSUP ? 0 : -errno;
-	val = malloc(65536);
-	if (!val)
-		return -ENOMEM;
-	for (ssize_t i = 0; i < n && r == 0; i += (ssize_t)strlen(names + i) + 1) {
-		const char *name = names + i;
-		ssize_t len;
-
-		if (cowlink_xattr_is_private(name))
-			continue;
-		len = getxattr(src, name, val, 65536);
-		if (len < 0)
-			r = errno == ENODATA ? 0 : -errno;
-		else if (setxattr(dst, name, val, (size_t)len, 0) < 0)
-			r = -errno;
-	}
-	free(val);
-	return r;
-}
-
 /* Owner, mode, xattrs and times of the template's @name in @sdir onto the
  * clone's @name in @ddir, for entries that cannot be opened (symlinks,
  * devices, fifos, sockets).  @stx is what the walk saw. */
@@ -145,7 +99,6 @@ static int meta_by_name(int sdir, int ddir, const char *name, const struct statx
 		{ stx->stx_atime.tv_sec, stx->stx_atime.tv_nsec },
 		{ stx->stx_mtime.tv_sec, stx->stx_mtime.tv_nsec },
 	};
-	char sp[COWLINK_FD_PATH_LEN], dp[COWLINK_FD_PATH_LEN];
 	struct stat st;
 	int sfd = -1, dfd = -1, r = 0;
 
@@ -164,10 +117,9 @@ static int meta_by_name(int sdir, int ddir, const char *name, const struct statx
 		r = -errno;
 		goto out;
 	}
-	cowlink_fd_path(sp, sizeof(sp), sfd);
-	cowlink_fd_path(dp, sizeof(dp), dfd);
-	r = strip_xattrs(dp);
-	r = r ?: copy_xattrs(sp, dp);
+	/* O_PATH fds: cowlink reaches them through /proc/self/fd. */
+	r = cowlink_strip_xattrs(dfd);
+	r = r ?: cowlink_copy_xattrs(sfd, dfd);
 	if (r == 0 && utimensat(ddir, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
 		r = -errno;
 out:
@@ -181,8 +133,7 @@ out:
 /* Owner, mode, xattrs (no more, no fewer) and times of @src onto @dst. */
 static int meta_by_fd(int src, int dst)
 {
-	char dp[COWLINK_FD_PATH_LEN];
-	int r = strip_xattrs(cowlink_fd_path(dp, sizeof(dp), dst));
+	int r = cowlink_strip_xattrs(dst);
 
 	return r ?: cowlink_copy_meta(src, dst);
 }

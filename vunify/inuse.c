@@ -12,21 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "vunify/vunify.h"
 
 /* Deeper than any sane tree; the walk up stops at the top anyway. */
 #define MAX_UP 4096
-
-struct mnt {
-	char *line;		/* owns the strings below */
-	int id;
-	dev_t dev;
-	char *root, *point, *fstype, *source;
-	bool reported;
-};
 
 /* The guest's path inside one filesystem it is on. */
 struct view {
@@ -41,8 +32,8 @@ struct uses {
 	size_t nnames;
 	struct stat dirs[2];	/* those that exist */
 	size_t ndirs;
-	struct mnt *m;
-	size_t nm;
+	struct cowlink_mounts ms;
+	bool *reported;		/* a use already told, per mount */
 	struct view *v;
 	size_t nv;
 	char **alias;		/* absolute paths of the guest here */
@@ -87,64 +78,14 @@ static char *join(const char *dir, const char *rest)
 	return asprintf(&s, "%s%s", dir, rest) < 0 ? NULL : s;
 }
 
-/* Fill @m from one mountinfo line (which it takes over).  false: malformed. */
-static bool parse_mount(char *line, struct mnt *m)
-{
-	char *f[8], *save = NULL, *t;
-	unsigned maj, min;
-	int n = 0;
-
-	memset(m, 0, sizeof(*m));
-	m->line = line;
-	line[strcspn(line, "\n")] = '\0';
-	/* id parent maj:min root point options [optional...] - fstype source */
-	for (t = strtok_r(line, " ", &save); t; t = n < 8 ? strtok_r(NULL, " ", &save) : NULL) {
-		if (n == 6 && strcmp(t, "-"))
-			continue;	/* optional fields */
-		f[n++] = t;
-	}
-	if (n < 8 || sscanf(f[2], "%u:%u", &maj, &min) != 2)
-		return false;
-	m->id = atoi(f[0]);
-	m->dev = makedev(maj, min);
-	m->root = f[3];
-	m->point = f[4];
-	m->fstype = f[7];	/* f[6] is the "-"; the source follows the fstype */
-	t = strtok_r(NULL, " ", &save);
-	m->source = t ? t : (char *)"";
-	cowlink_mountinfo_unescape(m->root);
-	cowlink_mountinfo_unescape(m->point);
-	cowlink_mountinfo_unescape(m->source);
-	return true;
-}
-
 static int read_mounts(struct uses *u)
 {
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	char *line = NULL;
-	size_t cap = 0;
-	int r = 0;
+	int r = cowlink_mounts_read(&u->ms);
 
-	if (!f)
-		return -errno;
-	while (getline(&line, &cap, f) > 0) {
-		struct mnt *v = realloc(u->m, (u->nm + 1) * sizeof(*v));
-
-		if (!v) {
-			r = -ENOMEM;
-			break;
-		}
-		u->m = v;
-		if (parse_mount(line, &u->m[u->nm]))
-			u->nm++;
-		else
-			free(line);
-		line = NULL;
-		cap = 0;
-	}
-	free(line);
-	fclose(f);
-	return r;
+	if (r < 0)
+		return r;
+	u->reported = calloc(u->ms.n + 1, sizeof(*u->reported));
+	return u->reported ? 0 : -ENOMEM;
 }
 
 static int add_view(struct uses *u, dev_t dev, char *rel)
@@ -201,20 +142,21 @@ static int pool_views(struct uses *u)
 
 	if (statx(u->p->dirfd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) < 0)
 		return -errno;
-	for (size_t i = 0; i < u->nm && r == 0; i++) {
+	for (size_t i = 0; i < u->ms.n && r == 0; i++) {
+		const struct cowlink_mount *m = &u->ms.m[i];
 		const char *rest;
 		char *fsrel;
 
-		if (!(stx.stx_mask & STATX_MNT_ID) || (uint64_t)u->m[i].id != stx.stx_mnt_id)
+		if (!(stx.stx_mask & STATX_MNT_ID) || (uint64_t)m->id != stx.stx_mnt_id)
 			continue;
-		rest = below(u->poolpath, u->m[i].point);
+		rest = below(u->poolpath, m->point);
 		if (!rest)
 			break;	/* not reachable by our paths: the aliases do without */
-		fsrel = join(u->m[i].root, rest);
+		fsrel = join(m->root, rest);
 		if (!fsrel)
 			return -ENOMEM;
 		for (size_t n = 0; n < u->nnames && r == 0; n++)
-			r = add_view(u, u->m[i].dev, child(fsrel, u->names[n]));
+			r = add_view(u, m->dev, child(fsrel, u->names[n]));
 		free(fsrel);
 	}
 	return r;
@@ -226,12 +168,12 @@ static int cowfs_views(struct uses *u)
 {
 	int r = 0;
 
-	for (size_t i = 0; i < u->nm && r == 0; i++) {
-		struct mnt *m = &u->m[i];
+	for (size_t i = 0; i < u->ms.n && r == 0; i++) {
+		const struct cowlink_mount *m = &u->ms.m[i];
 
 		if (strcmp(m->fstype, "fuse.cowfs"))
 			continue;
-		for (size_t n = 0; n < u->nnames && r == 0 && !m->reported; n++) {
+		for (size_t n = 0; n < u->nnames && r == 0 && !u->reported[i]; n++) {
 			char *g = child(u->poolpath, u->names[n]);
 
 			if (!g)
@@ -241,7 +183,7 @@ static int cowfs_views(struct uses *u)
 			} else if (below(m->source, g)) {
 				/* The guest (or a part of it) alone. */
 				report(u, "cowfs serves it at %s", esc(m->point, 1));
-				m->reported = true;
+				u->reported[i] = true;
 				/* Its processes and binds are found through it. */
 				r = add_alias(u, strdup(m->point));
 				r = r ?: add_view(u, m->dev, strdup("/"));
@@ -259,10 +201,10 @@ static int bind_mounts(struct uses *u)
 {
 	int r = 0;
 
-	for (size_t i = 0; i < u->nm && r == 0; i++) {
-		struct mnt *m = &u->m[i];
+	for (size_t i = 0; i < u->ms.n && r == 0; i++) {
+		const struct cowlink_mount *m = &u->ms.m[i];
 
-		for (size_t k = 0; k < u->nv && !m->reported && r == 0; k++) {
+		for (size_t k = 0; k < u->nv && !u->reported[i] && r == 0; k++) {
 			const char *rest, *in;
 
 			if (m->dev != u->v[k].dev)
@@ -270,7 +212,7 @@ static int bind_mounts(struct uses *u)
 			if ((in = below(m->root, u->v[k].rel))) {
 				report(u, "mounted at %s (%s, a bind mount of the guest's %s)",
 				       esc(m->point, 1), esc(m->fstype, 2), esc(*in ? in : "/", 3));
-				m->reported = true;
+				u->reported[i] = true;
 			} else if ((rest = below(u->v[k].rel, m->root))) {
 				r = add_alias(u, join(m->point, rest));
 			}
@@ -281,14 +223,14 @@ static int bind_mounts(struct uses *u)
 
 static void mounts_inside(struct uses *u)
 {
-	for (size_t i = 0; i < u->nm; i++) {
-		struct mnt *m = &u->m[i];
+	for (size_t i = 0; i < u->ms.n; i++) {
+		const struct cowlink_mount *m = &u->ms.m[i];
 
-		for (size_t k = 0; k < u->nalias && !m->reported; k++) {
+		for (size_t k = 0; k < u->nalias && !u->reported[i]; k++) {
 			if (below(m->point, u->alias[k])) {
 				report(u, "a mount at %s (%s from %s)", esc(m->point, 1),
 				       esc(m->fstype, 2), esc(m->source, 3));
-				m->reported = true;
+				u->reported[i] = true;
 			}
 		}
 	}
@@ -435,13 +377,12 @@ static int processes(struct uses *u)
 
 static void uses_free(struct uses *u)
 {
-	for (size_t i = 0; i < u->nm; i++)
-		free(u->m[i].line);
 	for (size_t i = 0; i < u->nv; i++)
 		free(u->v[i].rel);
 	for (size_t i = 0; i < u->nalias; i++)
 		free(u->alias[i]);
-	free(u->m);
+	cowlink_mounts_free(&u->ms);
+	free(u->reported);
 	free(u->v);
 	free(u->alias);
 	free(u->poolpath);

@@ -343,6 +343,83 @@ Test(cowlink_fs, copy_up_keeps_everything)
 	close(lockfd);
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The names of @path's xattrs (not following a symlink), sorted, one line
+ * each, into @out. */
+static void xattr_names(const char *path, char *out, size_t len)
+{
+	char names[4096], *v[64];
+	ssize_t n = llistxattr(path, names, sizeof(names));
+	size_t k = 0;
+
+	cr_assert_geq(n, 0, "llistxattr %s: %m", path);
+	for (ssize_t i = 0; i < n && k < 64; i += (ssize_t)strlen(names + i) + 1)
+		v[k++] = names + i;
+	qsort(v, k, sizeof(*v), cmp_str);
+	out[0] = '\0';
+	for (size_t i = 0; i < k; i++)
+		snprintf(out + strlen(out), len - strlen(out), "%s\n", v[i]);
+}
+
+static int opath(const char *name)
+{
+	char p[512];
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/%s", scratch, name);
+	fd = open(p, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	cr_assert_geq(fd, 0, "open %s: %m", p);
+	return fd;
+}
+
+/* cowlink_copy_xattrs and cowlink_strip_xattrs on O_PATH fds of symlinks
+ * (the xattrs of the links themselves, not of their targets), the marker
+ * left behind; and a new file's inherited default ACL stripped. */
+Test(cowlink_fs, xattrs_copied_and_stripped_through_o_path)
+{
+	char a[512], b[512], t[512], dir[512], f[512], got[1024];
+	int fa, fb, fd;
+
+	snprintf(a, sizeof(a), "%s/la", scratch);
+	snprintf(b, sizeof(b), "%s/lb", scratch);
+	snprintf(t, sizeof(t), "%s/target", scratch);
+	close(scratch_file("target", 't', 1));
+	cr_assert_eq(symlink("target", a), 0);
+	cr_assert_eq(symlink("target", b), 0);
+	cr_assert_eq(lsetxattr(a, "trusted.a", "1", 1, 0), 0);
+	cr_assert_eq(lsetxattr(a, "trusted.empty", "", 0, 0), 0);
+	cr_assert_eq(lsetxattr(a, COWLINK_XATTR, HEX, COWLINK_HEX_LEN, 0), 0);
+	cr_assert_eq(lsetxattr(b, "trusted.old", "x", 1, 0), 0);
+	fa = opath("la");
+	fb = opath("lb");
+	cr_assert_eq(cowlink_strip_xattrs(fb), 0);
+	cr_assert_eq(cowlink_copy_xattrs(fa, fb), 0);
+	xattr_names(b, got, sizeof(got));
+	cr_expect_str_eq(got, "trusted.a\ntrusted.empty\n", "the copy's symlink has:\n%s", got);
+	xattr_names(t, got, sizeof(got));
+	cr_expect_str_eq(got, "", "the symlinks' target got xattrs:\n%s", got);
+	close(fa);
+	close(fb);
+
+	snprintf(dir, sizeof(dir), "%s/d", scratch);
+	snprintf(f, sizeof(f), "%s/d/new", scratch);
+	cr_assert_eq(mkdir(dir, 0755), 0);
+	if (run("setfacl -d -m u:1234:rwx '%s'", dir) != 0)
+		cr_skip_test("setfacl failed");
+	fd = open(f, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	cr_assert_geq(fd, 0);
+	xattr_names(f, got, sizeof(got));
+	cr_assert_str_eq(got, "system.posix_acl_access\n", "not inherited:\n%s", got);
+	cr_expect_eq(cowlink_strip_xattrs(fd), 0);
+	xattr_names(f, got, sizeof(got));
+	cr_expect_str_eq(got, "", "left after the strip:\n%s", got);
+	close(fd);
+}
+
 /* A copy-up that lost the race for the name (another process copied the
  * path up, or replaced it, before this one's rename) changes nothing: the
  * winner's file keeps the name, no temporary is left. */

@@ -38,6 +38,20 @@ expect_fail "already a cowfs mount" "$COWFS" "$base/pool2" "$MNT"
 expect_fail "FUSE filesystem" "$COWFS" "$MNT" "$M2"
 cowfs_umount
 
+# the same at a mountpoint with the bytes mountinfo escapes (space, tab,
+# newline, backslash) and others, 2.4 KiB long: 4.8 KiB once escaped, more
+# than PATH_MAX
+odd=$base
+for _ in $(seq 12); do odd+=/$(printf ' \t\n\\\xff%.0s' $(seq 40)); done
+mkdir -p "$odd"
+at_exit 'umount -l "$odd" 2>/dev/null; umount -l "$odd" 2>/dev/null'
+saved=$MNT MNT=$odd
+cowfs_mount
+expect_fail "already a cowfs mount" "$COWFS" "$base/pool2" "$odd"
+expect_fail "already mounted by cowfs at $odd" "$COWFS" "$POOL" "$M2"
+cowfs_umount
+MNT=$saved
+
 # -o nosuid,nodev override the defaults
 cowfs_mount -o nosuid,nodev
 opts=$(findmnt -n -o OPTIONS "$MNT")

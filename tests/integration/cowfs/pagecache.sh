@@ -43,24 +43,34 @@ check() {
 	fi
 }
 
-# Cached is machine-wide: another test writing or dropping caches at the
-# same time changes it.  Unshared, every try shows a whole copy for guest2's
-# read; so a try whose figures all hold passes, five bad tries fail.
-for try in 1 2 3 4 5; do
-	sync
-	echo 3 >/proc/sys/vm/drop_caches
-	c0=$(cached_kib)
-	cat "$MNT/guest1/big" >/dev/null
-	c1=$(cached_kib)
-	cat "$MNT/guest2/big" >/dev/null
-	c2=$(cached_kib)
-	first=$((c1 - c0)) second=$((c2 - c1))
-	fuse_res=$(resident_kib "$MNT/guest2/big")
-	ext4_res=$(resident_kib "$POOL/guest1/big")
-	why=$(check)
-	[ -z "$why" ] && break
-	echo >&2 "try $try: $why"
-done
+# measure LABEL FILE1 FILE2: with caches dropped, read guest1's FILE1 then
+# guest2's FILE2; the growth of Cached after each (first, second), FILE2's
+# residency (fuse_res) and the object's ext4 residency (ext4_res), and what
+# check finds wrong with them (why, empty when nothing).  Cached is
+# machine-wide: another test writing or dropping caches at the same time
+# changes it.  Unshared, every try shows a whole copy for guest2's read; so
+# the first try whose figures all hold is kept (try), after five bad tries
+# the last.
+measure() {
+	local label=$1 f1=$2 f2=$3 c0 c1 c2
+	for try in 1 2 3 4 5; do
+		sync
+		echo 3 >/proc/sys/vm/drop_caches
+		c0=$(cached_kib)
+		cat "$f1" >/dev/null
+		c1=$(cached_kib)
+		cat "$f2" >/dev/null
+		c2=$(cached_kib)
+		first=$((c1 - c0)) second=$((c2 - c1))
+		fuse_res=$(resident_kib "$f2")
+		ext4_res=$(resident_kib "$POOL/guest1/big")
+		why=$(check)
+		[ -z "$why" ] && break
+		echo >&2 "${label}try $try: $why"
+	done
+}
+
+measure "" "$MNT/guest1/big" "$MNT/guest2/big"
 echo >&2 "page cache for one ${MB} MiB CoW link read by two guests (try $try):"
 echo >&2 "  Cached +$((first / 1024)) MiB after guest1's read, +$((second / 1024)) MiB after guest2's"
 echo >&2 "  FUSE cache of the shared nodeid: $((fuse_res / 1024)) MiB; backing ext4 pages: $((ext4_res / 1024)) MiB"
@@ -79,20 +89,7 @@ if [ "$passthrough" = 1 ]; then
 	at_exit "umount -l '$m1' 2>/dev/null"
 	"$COWFS" "$POOL/guest2" "$m2" 2>>"$COWFS_LOG" || fail "cowfs POOL/guest2 failed"
 	at_exit "umount -l '$m2' 2>/dev/null"
-	for try in 1 2 3 4 5; do
-		sync
-		echo 3 >/proc/sys/vm/drop_caches
-		c0=$(cached_kib)
-		cat "$m1/big" >/dev/null
-		c1=$(cached_kib)
-		cat "$m2/big" >/dev/null
-		c2=$(cached_kib)
-		first=$((c1 - c0)) second=$((c2 - c1))
-		ext4_res=$(resident_kib "$POOL/guest1/big")
-		why=$(check)
-		[ -z "$why" ] && break
-		echo >&2 "one mount per guest, try $try: $why"
-	done
+	measure "one mount per guest, " "$m1/big" "$m2/big"
 	echo >&2 "  one mount per guest: Cached +$((first / 1024)) MiB after guest1's mount, +$((second / 1024)) MiB after guest2's; backing ext4 pages $((ext4_res / 1024)) MiB"
 	[ -z "$why" ] || fail "one mount per guest: $why"
 	umount "$m1" && umount "$m2" || fail "unmounting the guest mounts failed"

@@ -39,36 +39,33 @@ expand() {
 	c=${c//\$\{MOUNTPOINT\}/$mnt}; c=${c//\$COWFS_OPTS/}
 	echo "$c"
 }
+# serve WHAT PATH: the unit's ExecStart for $src, which must mount $mnt
+# and show the pool's guest1/etc/passwd at $mnt/PATH, then stopped as
+# systemd stops it (SIGTERM, ExecStopPost), which must unmount it.
+serve() {
+	local what=$1 path=$2 start post pid
+	start=$(expand "$(sed -n 's/^ExecStart=//p' "$u/cowfs@.service")")
+	post=$(expand "$(sed -n 's/^ExecStopPost=-//p' "$u/cowfs@.service")")
+	# shellcheck disable=SC2086
+	$start & pid=$!
+	at_exit "kill $pid 2>/dev/null; umount -l '$mnt' 2>/dev/null"
+	for _ in $(seq 1 100); do mountpoint -q "$mnt" && break; sleep 0.1; done
+	mountpoint -q "$mnt" || fail "$what did not mount $mnt"
+	cmp "$pool/guest1/etc/passwd" "$mnt/$path" || fail "$what does not serve guest1 at $mnt/$path"
+	kill -TERM "$pid"; wait "$pid" || true
+	$post 2>/dev/null || true
+	mountpoint -q "$mnt" && fail "$what: still mounted after stop"
+}
 pre=$(expand "$(sed -n 's/^ExecStartPre=//p' "$u/cowfs@.service")")
-start=$(expand "$(sed -n 's/^ExecStart=//p' "$u/cowfs@.service")")
-post=$(expand "$(sed -n 's/^ExecStopPost=-//p' "$u/cowfs@.service")")
 $pre
-# shellcheck disable=SC2086
-$start & pid=$!
-at_exit "kill $pid 2>/dev/null; umount -l '$mnt' 2>/dev/null"
-for _ in $(seq 1 100); do mountpoint -q "$mnt" && break; sleep 0.1; done
-mountpoint -q "$mnt" || fail "cowfs from the unit's ExecStart did not mount $mnt"
-cmp "$pool/guest1/etc/passwd" "$mnt/guest1/etc/passwd" || fail "pool not served"
-kill -TERM "$pid"; wait "$pid" || true
-$post 2>/dev/null || true
-mountpoint -q "$mnt" && fail "still mounted after stop"
+serve "cowfs from the unit's ExecStart" guest1/etc/passwd
 
 # A guest instance (cowfs@$(systemd-escape --path POOL/GUEST)): the same
 # commands serve that guest alone at the mount's root (the pool needs its
 # state to tell a guest from a pool: unify it once first).
 "$VUNIFY" unify "$pool" >/dev/null 2>&1 || fail "vunify unify failed"
 src=$pool/guest1
-start=$(expand "$(sed -n 's/^ExecStart=//p' "$u/cowfs@.service")")
-post=$(expand "$(sed -n 's/^ExecStopPost=-//p' "$u/cowfs@.service")")
-# shellcheck disable=SC2086
-$start & pid=$!
-at_exit "kill $pid 2>/dev/null; umount -l '$mnt' 2>/dev/null"
-for _ in $(seq 1 100); do mountpoint -q "$mnt" && break; sleep 0.1; done
-mountpoint -q "$mnt" || fail "cowfs@ of a guest did not mount $mnt"
-cmp "$pool/guest1/etc/passwd" "$mnt/etc/passwd" || fail "the guest instance does not serve guest1 at its root"
-kill -TERM "$pid"; wait "$pid" || true
-$post 2>/dev/null || true
-mountpoint -q "$mnt" && fail "still mounted after stopping the guest instance"
+serve "cowfs@ of a guest" etc/passwd
 
 # fstab: `mount -t fuse.cowfs POOL MNT -o OPTS` runs
 # `mount.fuse3 POOL MNT -t cowfs -o OPTS`, which starts "cowfs POOL MNT -o
