@@ -598,7 +598,7 @@ static void print_version(void)
 		printf("; kernel: not built with it (no fuse enable_uring parameter)");
 	if (f)
 		fclose(f);
-	printf("; not used by cowfs yet\n");
+	printf("; used with -o io_uring (off by default)\n");
 }
 
 int main(int argc, char **argv)
