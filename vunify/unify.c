@@ -709,6 +709,26 @@ static void on_dir_done(void *ctx, size_t depth)
 		prehash_dir_done(u->ph, depth);
 }
 
+/*
+ * The walk of guest @name stopped with @err: its top directory could not be
+ * read (the walk reports a deeper directory itself and goes on), or memory
+ * ran out.  The guest's error, as for a guest that cannot be opened, and the
+ * other guests are still unified (exit 1); only running out of memory stops
+ * the run.  Its stat cache is not written: from an incomplete walk it would
+ * drop the entries of the part not walked, and from a top directory that
+ * could not be read it would be empty.
+ */
+static int walk_failed(struct unify *u, const char *name, int err)
+{
+	u->st.skipped[SK_ERROR]++;
+	if (err == -ENOMEM) {
+		msg_error("%s: walk stopped: %s", esc(name, 0), strerror(-err));
+		return err;
+	}
+	msg_error("%s: cannot walk the guest: %s; not unified", esc(name, 0), strerror(-err));
+	return 0;
+}
+
 static int unify_guest(struct unify *u, const char *name)
 {
 	struct walk_ops ops = { .entry = on_entry, .error = on_walk_error, .ctx = u,
@@ -740,8 +760,8 @@ static int unify_guest(struct unify *u, const char *name)
 	if (u->ph)
 		prehash_guest_done(u->ph);
 	if (r < 0)
-		msg_error("%s: walk stopped: %s", esc(name, 0), strerror(-r));
-	if (!u->o->dry_run) {
+		r = walk_failed(u, name, r);
+	else if (!u->o->dry_run) {
 		int s = hashdb_sc_save(&u->sc);
 		if (s < 0)
 			msg_error("%s: cannot write stat cache: %s", esc(name, 0), strerror(-s));
