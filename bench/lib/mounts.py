@@ -71,6 +71,54 @@ def _wait_mounted(mp, proc, timeout=10):
     return False
 
 
+def daemon_argv(tool, src, mp, up, wk):
+    """The command line that serves src at mp in the foreground (up, wk:
+    upper and work directories of the union peers)."""
+    return {
+        "cowfs": [B.COWFS, "-f", src, mp],
+        "cowfs-nopt": [B.COWFS, "-f", "-o", "passthrough=off", src, mp],
+        # cowfs turns fuse.enable_uring on itself (and says so)
+        "cowfs-uring": [B.COWFS, "-f", "-o", "io_uring", src, mp],
+        "passthrough_hp": [os.path.join(B.BIN, "passthrough_hp"), "--foreground", src, mp],
+        "passthrough_hp-uring": [os.path.join(B.BIN, "passthrough_hp"), "--foreground",
+                                 "-o", "io_uring", src, mp],
+        "bindfs": ["bindfs", "-f", src, mp],
+        "fuse-overlayfs": ["fuse-overlayfs", "-f", "-o",
+                           "lowerdir=%s,upperdir=%s,workdir=%s" % (src, up, wk), mp],
+        "unionfs-fuse": ["unionfs-fuse", "-f", "-o", "cow", "%s=RW:%s=RO" % (up, src), mp],
+        # FUSE mounts default to nodev,nosuid: a guest root needs its
+        # /dev/null (perl refuses to start without it)
+        "rofiles-fuse": ["rofiles-fuse", "--copyup", src, mp, "-f", "-o", "dev,suid"],
+        "passthrough_ll": [os.path.join(B.BIN, "passthrough_ll"), "-f", "-o",
+                           "source=" + src, mp],
+    }[tool]
+
+
+def _unmount(mp, proc):
+    """umount mp (retrying while busy, lazily at last) and reap its daemon."""
+    for _ in range(50):
+        r = subprocess.run(["umount", mp], stderr=subprocess.DEVNULL)
+        if r.returncode == 0 or not _is_mounted(mp):
+            break
+        time.sleep(0.1)
+    else:
+        subprocess.run(["umount", "-l", mp])
+    if proc:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _log_tail(path, lines=3):
+    try:
+        with open(path, errors="replace") as f:
+            return " | ".join(f.read().strip().splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
 def mount(tool, src, scratch, extra=()):
     """Serve src; returns (path, unmount).  unmount.proc is the daemon's
     Popen (None for native and overlayfs), unmount.log its stderr file.
@@ -89,24 +137,7 @@ def mount(tool, src, scratch, extra=()):
         subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
                         "lowerdir=%s,upperdir=%s,workdir=%s" % (src, up, wk), mp], check=True)
     else:
-        argv = {
-            "cowfs": [B.COWFS, "-f", src, mp],
-            "cowfs-nopt": [B.COWFS, "-f", "-o", "passthrough=off", src, mp],
-            # cowfs turns fuse.enable_uring on itself (and says so)
-            "cowfs-uring": [B.COWFS, "-f", "-o", "io_uring", src, mp],
-            "passthrough_hp": [os.path.join(B.BIN, "passthrough_hp"), "--foreground", src, mp],
-            "passthrough_hp-uring": [os.path.join(B.BIN, "passthrough_hp"), "--foreground",
-                                     "-o", "io_uring", src, mp],
-            "bindfs": ["bindfs", "-f", src, mp],
-            "fuse-overlayfs": ["fuse-overlayfs", "-f", "-o",
-                               "lowerdir=%s,upperdir=%s,workdir=%s" % (src, up, wk), mp],
-            "unionfs-fuse": ["unionfs-fuse", "-f", "-o", "cow", "%s=RW:%s=RO" % (up, src), mp],
-            # FUSE mounts default to nodev,nosuid: a guest root needs its
-            # /dev/null (perl refuses to start without it)
-            "rofiles-fuse": ["rofiles-fuse", "--copyup", src, mp, "-f", "-o", "dev,suid"],
-            "passthrough_ll": [os.path.join(B.BIN, "passthrough_ll"), "-f", "-o",
-                               "source=" + src, mp],
-        }[tool] + list(extra)
+        argv = daemon_argv(tool, src, mp, up, wk) + list(extra)
         if tool == "passthrough_hp-uring" and uring_param() != "Y":
             set_uring_param("Y")
         proc = subprocess.Popen(argv, stdout=errf, stderr=errf)
@@ -116,19 +147,42 @@ def mount(tool, src, scratch, extra=()):
         raise RuntimeError("%s did not mount (see %s)" % (tool, errf.name))
 
     def unmount():
-        for _ in range(50):
-            r = subprocess.run(["umount", mp], stderr=subprocess.DEVNULL)
-            if r.returncode == 0 or not _is_mounted(mp):
-                break
-            time.sleep(0.1)
-        else:
-            subprocess.run(["umount", "-l", mp])
-        if proc:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        _unmount(mp, proc)
         errf.close()
     unmount.proc = proc             # the daemon (None for kernel mounts), for suites that
     unmount.log = errf.name         # watch its memory and read its log
     return mp, unmount
+
+
+def mount_guests(tool, pool, guests, scratch):
+    """Serve each guest of a unified pool by a daemon of its own in guest
+    mode (cowfs POOL/GUEST MOUNTPOINT) at scratch/GUEST; returns (scratch,
+    unmount), unmount.procs the daemons.  If any guest fails to mount, the
+    ones already mounted are unmounted before the error is raised."""
+    if tool not in ("cowfs", "cowfs-nopt"):
+        raise ValueError("%s has no guest mode" % tool)
+    B.rm_tree(scratch)
+    os.makedirs(os.path.join(scratch, ".logs"))
+    served = []                     # (mountpoint, daemon, log file)
+
+    def unmount():
+        while served:
+            mp, proc, errf = served.pop()
+            _unmount(mp, proc)
+            errf.close()
+    try:
+        for g in guests:
+            mp = os.path.join(scratch, g)
+            os.makedirs(mp)
+            errf = open(os.path.join(scratch, ".logs", g + ".log"), "w")
+            proc = subprocess.Popen(daemon_argv(tool, os.path.join(pool, g), mp, None, None),
+                                    stdout=errf, stderr=errf)
+            served.append((mp, proc, errf))
+            if not _wait_mounted(mp, proc):
+                raise RuntimeError("%s did not mount guest %s (%d mounted before it): %s"
+                                   % (tool, g, len(served) - 1, _log_tail(errf.name)))
+    except BaseException:
+        unmount()
+        raise
+    unmount.procs = [proc for _, proc, _ in served]
+    return scratch, unmount
