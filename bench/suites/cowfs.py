@@ -254,7 +254,8 @@ def report(src, scratch, status, samples, notes):
     B.rm_tree(scratch)
     if os.environ.get("COWFS_KEEP_SRC") != "1":      # bench/cowfs-requests reuses it
         B.rm_tree(src)
-    B.write_results("cowfs", {
+    # COWFS_RESULTS: another results name for a side run (e.g. cowfs-haltpoll)
+    B.write_results(os.environ.get("COWFS_RESULTS", "cowfs"), {
         "tools": TOOLS, "workloads": table, "units": UNITS,
         "status": {t: s for t, s in status.items() if s},
         "cowfs": B.binary_info(B.COWFS), "vunify": B.binary_info(B.VUNIFY),
@@ -267,8 +268,20 @@ def report(src, scratch, status, samples, notes):
                 "kernel overlayfs and rofiles-fuse are given a plain hard link, since they "
                 "fail on an immutable CoW link (EPERM)."
                 % (" + ".join(GUESTS), entries),
+        "guest_halt_poll_ns": read_param(HALTPOLL),
         "versions": {p: B.pkg_version(p) for p in ("bindfs", "fuse-overlayfs", "unionfs-fuse",
                                                    "ostree", "libfuse3-dev", "fio")}})
+
+
+HALTPOLL = "/sys/module/haltpoll/parameters/guest_halt_poll_ns"
+
+
+def read_param(path):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return None
 
 
 if __name__ == "__main__":
