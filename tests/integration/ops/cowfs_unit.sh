@@ -54,7 +54,8 @@ serve() {
 	cmp "$pool/guest1/etc/passwd" "$mnt/$path" || fail "$what does not serve guest1 at $mnt/$path"
 	kill -TERM "$pid"; wait "$pid" || true
 	$post 2>/dev/null || true
-	mountpoint -q "$mnt" && fail "$what: still mounted after stop"
+	# an if, not `&&`: a false last command would be the function's status
+	if mountpoint -q "$mnt"; then fail "$what: still mounted after stop"; fi
 }
 pre=$(expand "$(sed -n 's/^ExecStartPre=//p' "$u/cowfs@.service")")
 $pre
