@@ -10,6 +10,7 @@
 #include "cowfs/ops.h"
 
 #include <errno.h>
+#include <string.h>
 #include <linux/capability.h>
 #include <sched.h>
 #include <sys/prctl.h>
@@ -102,8 +103,8 @@ int cf_drop_resource_cap(void)
  * registered without CAP_FSETID, and ext4 removes setuid (and setgid where
  * group-executable) on every passthrough write, as for a writer without
  * the capability.  Only this thread's effective set changes, and only
- * around the registration.  Returns the capability data to restore, or
- * -errno.
+ * around the registration: the sets found are kept in @saved and put back
+ * whole by cf_fsetid_restore.
  */
 int cf_fsetid_drop(struct cf_caps *saved)
 {
@@ -111,28 +112,23 @@ int cf_fsetid_drop(struct cf_caps *saved)
 	struct __user_cap_data_struct d[2];
 	const unsigned idx = CAP_FSETID / 32, bit = 1u << (CAP_FSETID % 32);
 
-	if (syscall(SYS_capget, &h, d) < 0)
+	if (syscall(SYS_capget, &h, saved->data) < 0)
 		return -errno;
-	saved->effective[0] = d[0].effective;
-	saved->effective[1] = d[1].effective;
-	if (!(d[idx].effective & bit))
+	if (!(saved->data[idx].effective & bit))
 		return 0;
+	memcpy(d, saved->data, sizeof(d));
 	d[idx].effective &= ~bit;
 	if (syscall(SYS_capset, &h, d) < 0)
 		return -errno;
 	return 1;
 }
 
-void cf_fsetid_restore(const struct cf_caps *saved, int dropped)
+void cf_fsetid_restore(struct cf_caps *saved, int dropped)
 {
 	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct d[2];
 	int err = errno;
 
-	if (dropped > 0 && syscall(SYS_capget, &h, d) == 0) {
-		d[0].effective = saved->effective[0];
-		d[1].effective = saved->effective[1];
-		syscall(SYS_capset, &h, d);
-	}
+	if (dropped > 0)
+		syscall(SYS_capset, &h, saved->data);
 	errno = err;
 }

@@ -19,6 +19,8 @@
 
 #include "cowfs/cowfs.h"
 
+#include <linux/capability.h>
+
 /* names.c */
 /* The pool's state, a guest vunify remove is taking apart, and the
  * temporary names of CoW operations in progress: no guest sees them. */
@@ -111,14 +113,14 @@ void cf_creds_leave(struct cf_fs *fs, int entered);
  * -errno. */
 int cf_drop_resource_cap(void);
 
-/* This thread's effective capabilities, as cf_fsetid_drop found them. */
+/* This thread's capability sets, as cf_fsetid_drop found them. */
 struct cf_caps {
-	uint32_t effective[2];
+	struct __user_cap_data_struct data[2];
 };
 
 /* Drop CAP_FSETID from this thread's effective set (1: dropped, 0: it was
  * not there, -errno); cf_fsetid_restore puts it back. */
 int cf_fsetid_drop(struct cf_caps *saved);
-void cf_fsetid_restore(const struct cf_caps *saved, int dropped);
+void cf_fsetid_restore(struct cf_caps *saved, int dropped);
 
 #endif
